@@ -1,0 +1,144 @@
+// Blob: content-addressed bytes under blobs/ALG/HEX. A blob is streamed into a temp file on the
+// same file system while its digest and size are computed, fsynced, checked against what was
+// expected, and only then renamed to its final name. Nothing partial or wrong ever has a final name.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+import { algorithmOf, DigestingStream, digestOf, type Digest } from '../oci/digest.js';
+import { leaseBlob } from './lease.js';
+import type { StorePaths } from './layout.js';
+
+export interface Expected {
+  readonly digest?: Digest;
+  readonly size?: number;
+}
+
+export interface Written {
+  readonly digest: Digest;
+  readonly size: number;
+}
+
+export const digestMismatch = (what: string, expected: Digest, actual: Digest): Failure =>
+  failure('DigestMismatch', `${what}: digest mismatch: expected ${expected}, got ${actual}`, ExitCode.user);
+
+export const sizeMismatch = (what: string, expected: number, actual: number): Failure =>
+  failure('SizeMismatch', `${what}: size mismatch: expected ${expected} bytes, got ${actual}`, ExitCode.user);
+
+/** Stops a stream as soon as it passes `limit` bytes, so a lying size cannot fill the disk. */
+class SizeLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly limit: number, private readonly what: string) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) done(sizeMismatch(this.what, this.limit, this.seen) as unknown as Error);
+    else done(null, chunk);
+  }
+}
+
+const fsyncDir = async (dir: string): Promise<void> => {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+};
+
+export const newTempPath = (p: StorePaths, suffix = 'tmp'): string =>
+  join(p.ingest, `${process.pid}-${randomBytes(8).toString('hex')}.${suffix}`);
+
+/**
+ * Moves a finished, verified temp file to its final name (or drops it where the blob exists
+ * already: a put of something present succeeds). The digest is leased first, see lease.ts.
+ */
+export const commitTemp = async (p: StorePaths, tmp: string, digest: Digest): Promise<void> => {
+  leaseBlob(p, digest);
+  const final = p.blob(digest);
+  await fs.mkdir(p.blobDir(algorithmOf(digest)), { recursive: true });
+  await fs.rename(tmp, final);
+  await fsyncDir(p.blobDir(algorithmOf(digest)));
+};
+
+/**
+ * Streams `source` into the store. With `expected`, a digest or size that does not match
+ * refuses the blob and leaves nothing behind.
+ */
+export const ingest = (p: StorePaths, source: Readable, expected: Expected = {}, what = 'blob'): TE.TaskEither<Failure, Written> => async () => {
+  const label = expected.digest ? `${what} ${expected.digest}` : what;
+  const hasher = new DigestingStream(expected.digest ? algorithmOf(expected.digest) : 'sha256');
+  const tmp = newTempPath(p);
+  try {
+    await fs.mkdir(p.ingest, { recursive: true });
+    const out = createWriteStream(tmp, { flags: 'wx' });
+    if (expected.size !== undefined) await pipeline(source, new SizeLimit(expected.size, label), hasher, out);
+    else await pipeline(source, hasher, out);
+    const fh = await fs.open(tmp, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    const actual = hasher.digest();
+    if (expected.size !== undefined && hasher.size !== expected.size) throw sizeMismatch(label, expected.size, hasher.size);
+    if (expected.digest !== undefined && actual !== expected.digest) throw digestMismatch(label, expected.digest, actual);
+    await commitTemp(p, tmp, actual);
+    return { _tag: 'Right', right: { digest: actual, size: hasher.size } };
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    return { _tag: 'Left', left: fromError(`write ${label}`)(e) };
+  }
+};
+
+/** Puts small bytes (a manifest, a config) into the store. */
+export const putBytes = (p: StorePaths, bytes: Uint8Array | string, expected: Expected = {}, what = 'blob'): TE.TaskEither<Failure, Written> =>
+  ingest(p, Readable.from([Buffer.from(bytes)]), expected.digest ? expected : { digest: digestOf(bytes) }, what);
+
+export const hasBlob = async (p: StorePaths, digest: Digest): Promise<boolean> =>
+  fs.stat(p.blob(digest)).then((s) => s.isFile(), () => false);
+
+export const blobSize = (p: StorePaths, digest: Digest): TE.TaskEither<Failure, number> =>
+  TE.tryCatch(async () => (await fs.stat(p.blob(digest))).size, (e) => missingOr(digest, e));
+
+const missingOr = (digest: Digest, e: unknown): Failure =>
+  (e as NodeJS.ErrnoException)?.code === 'ENOENT'
+    ? failure('BlobNotFound', `blob ${digest}: not in the store`, ExitCode.notFound)
+    : fromError(`read blob ${digest}`)(e);
+
+/** A stream of the blob that fails at its end if the bytes on disk no longer match the digest. */
+export const openBlob = (p: StorePaths, digest: Digest): Readable => {
+  const hasher = new DigestingStream(algorithmOf(digest));
+  const verify = new Transform({
+    transform(chunk, _e, done) {
+      hasher.write(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      hasher.end();
+      const actual = hasher.digest();
+      done(actual === digest ? null : (digestMismatch(`blob ${digest}`, digest, actual) as unknown as Error));
+    },
+  });
+  hasher.resume();
+  const file = createReadStream(p.blob(digest));
+  file.on('error', (e) => verify.destroy(missingOr(digest, e) as unknown as Error));
+  return file.pipe(verify);
+};
+
+/** Reads a small blob whole (manifests, configs), verified; refuses one larger than `max`. */
+export const readBlob = (p: StorePaths, digest: Digest, max = 64 * 1024 * 1024): TE.TaskEither<Failure, Buffer> => async () => {
+  try {
+    const bytes = await fs.readFile(p.blob(digest));
+    if (bytes.length > max) return { _tag: 'Left', left: failure('BlobTooLarge', `blob ${digest}: larger than ${max} bytes`) };
+    const actual = digestOf(bytes, algorithmOf(digest));
+    if (actual !== digest) return { _tag: 'Left', left: digestMismatch(`blob ${digest}`, digest, actual) };
+    return { _tag: 'Right', right: bytes };
+  } catch (e) {
+    return { _tag: 'Left', left: missingOr(digest, e) };
+  }
+};

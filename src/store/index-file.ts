@@ -1,0 +1,81 @@
+// IndexFile: the layout's index.json, the store's only table of names. Every change happens
+// under the index lock, is written to a temp file, fsynced, and renamed over the old one.
+import { promises as fs } from 'node:fs';
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+import { decodeIndex, type Descriptor, type Index } from '../oci/manifest.js';
+import { MediaType } from '../oci/media-type.js';
+import { newTempPath } from './blob.js';
+import type { StorePaths } from './layout.js';
+import { withLock } from './lock.js';
+
+export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
+
+const emptyIndex = (): Index => ({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
+
+/** Creates oci-layout and index.json where they are missing (idempotent, safe to race). */
+export const initLayout = (p: StorePaths): TE.TaskEither<Failure, void> =>
+  TE.tryCatch(async () => {
+    await fs.mkdir(p.blobs + '/sha256', { recursive: true });
+    await fs.mkdir(p.ingest, { recursive: true });
+    await fs.writeFile(p.ociLayout, OCI_LAYOUT, { flag: 'wx' }).catch((e) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    await fs.writeFile(p.index, JSON.stringify(emptyIndex()), { flag: 'wx' }).catch((e) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }, fromError(`create store ${p.root}`));
+
+export const readIndex = (p: StorePaths): TE.TaskEither<Failure, Index> => async () => {
+  let text: string;
+  try {
+    text = await fs.readFile(p.index, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return E.right(emptyIndex());
+    return E.left(fromError(`read ${p.index}`)(e));
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return E.left(failure('CorruptIndex', `store index ${p.index}: not valid JSON (run tsd-store fsck)`, ExitCode.tool));
+  }
+  return E.mapLeft((f: Failure) => failure('CorruptIndex', `store index ${p.index}: ${f.message} (run tsd-store fsck)`, ExitCode.tool))(
+    decodeIndex(json),
+  );
+};
+
+const writeIndex = (p: StorePaths, index: Index): TE.TaskEither<Failure, void> =>
+  TE.tryCatch(async () => {
+    const tmp = newTempPath(p, 'index');
+    await fs.mkdir(p.ingest, { recursive: true });
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writeFile(JSON.stringify(index));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, p.index).catch(async (e) => {
+      await fs.unlink(tmp).catch(() => undefined);
+      throw e;
+    });
+  }, fromError(`write ${p.index}`));
+
+/**
+ * Applies `change` to the index under the store's index lock. `change` sees the current entries
+ * and returns the new ones (or a Failure, which leaves the index as it was).
+ */
+export const updateIndex = <A>(
+  p: StorePaths,
+  change: (manifests: readonly Descriptor[]) => E.Either<Failure, { manifests: readonly Descriptor[]; result: A }>,
+): TE.TaskEither<Failure, A> =>
+  withLock(p.lock('index'))(async () => {
+    const current = await readIndex(p)();
+    if (E.isLeft(current)) return current;
+    const next = change(current.right.manifests);
+    if (E.isLeft(next)) return next;
+    const written = await writeIndex(p, { ...current.right, manifests: next.right.manifests })();
+    return E.isLeft(written) ? written : E.right(next.right.result);
+  });

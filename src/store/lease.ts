@@ -1,0 +1,52 @@
+// Lease: the blobs a live process has written or is about to rely on but that no tag reaches yet
+// (a pull or build before it tags). gc keeps every blob a live lease names. A process's lease is
+// one append-only file, leases/PID-START, that dies with the process: gc ignores and removes the
+// leases of dead processes.
+//
+// The order that makes gc safe: a writer records a digest in its lease *before* it checks
+// whether the blob exists; gc moves a blob aside *before* it reads the leases a second time and
+// puts back what a lease now names. Either gc sees the lease, or the writer sees the blob missing.
+import { appendFileSync, mkdirSync, promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { currentProcess, isAlive } from './lock.js';
+import type { StorePaths } from './layout.js';
+
+const leased = new Map<string, Set<string>>();
+
+/** Records that this process needs `digest` (synchronously: it must land before the next step). */
+export const leaseBlob = (p: StorePaths, digest: Digest): void => {
+  let mine = leased.get(p.leases);
+  if (mine === undefined) {
+    mine = new Set();
+    leased.set(p.leases, mine);
+  }
+  if (mine.has(digest)) return;
+  const { pid, start } = currentProcess();
+  const file = join(p.leases, `${pid}-${start}`);
+  try {
+    appendFileSync(file, `${digest}\n`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(p.leases, { recursive: true });
+    appendFileSync(file, `${digest}\n`);
+  }
+  mine.add(digest);
+};
+
+/** Every digest named by the lease of a live process; leases of dead processes are removed. */
+export const liveLeases = async (p: StorePaths): Promise<Set<string>> => {
+  const out = new Set<string>();
+  const names = await fs.readdir(p.leases).catch(() => [] as string[]);
+  for (const name of names) {
+    const [pid, start] = name.split('-');
+    const file = join(p.leases, name);
+    if (!isAlive({ pid: Number(pid), start: start ?? '' })) {
+      await fs.unlink(file).catch(() => undefined);
+      continue;
+    }
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) if (line) out.add(line);
+  }
+  return out;
+};

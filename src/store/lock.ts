@@ -1,0 +1,140 @@
+// Lock: an exclusive lock file shared by every process on the machine, that survives `kill -9`
+// of its holder. The file is created with O_EXCL and names its holder (pid and the process's
+// start time, so a reused pid is not mistaken for the holder). A waiter that finds the holder
+// dead breaks the lock by renaming the file to a unique name first and checking it renamed the
+// very file it judged stale, so two waiters cannot both break it or break a fresh lock.
+import { randomBytes } from 'node:crypto';
+import { promises as fs, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+
+export interface LockHolder {
+  readonly pid: number;
+  /** the process's start time in clock ticks since boot (/proc/PID/stat field 22) */
+  readonly start: string;
+  readonly nonce: string;
+}
+
+const startTimeOf = (pid: number): string | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // the command name (field 2) may hold spaces and parentheses: fields count from the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+};
+
+let selfStart: string | undefined;
+/** This process as a holder of locks and leases. */
+export const currentProcess = (): { pid: number; start: string } => {
+  selfStart ??= startTimeOf(process.pid) ?? '0';
+  return { pid: process.pid, start: selfStart };
+};
+
+/** True while the process that wrote `holder` still runs (same pid, same start time). */
+export const isAlive = (holder: { pid: number; start: string }): boolean => {
+  const start = startTimeOf(holder.pid);
+  return start !== undefined && start === holder.start;
+};
+
+const parseHolder = (text: string): LockHolder | undefined => {
+  try {
+    const u = JSON.parse(text) as LockHolder;
+    return typeof u.pid === 'number' && typeof u.start === 'string' && typeof u.nonce === 'string' ? u : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A lock file that is still empty after this long was left by a holder killed while creating it. */
+const EMPTY_LOCK_GRACE_MS = 5_000;
+
+/** Breaks a lock whose holder is dead; true when the caller should try to acquire again. */
+const breakStale = async (path: string, staleText: string): Promise<void> => {
+  const aside = `${path}.stale.${randomBytes(6).toString('hex')}`;
+  try {
+    await fs.rename(path, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // another waiter broke it first
+    throw e;
+  }
+  const taken = await fs.readFile(aside, 'utf8').catch(() => '');
+  if (taken !== staleText) {
+    // The stale lock was broken and re-taken between our read and our rename: put the live one back.
+    await fs.link(aside, path).catch(() => undefined);
+  }
+  await fs.unlink(aside).catch(() => undefined);
+};
+
+export interface Lock {
+  readonly path: string;
+  readonly holder: LockHolder;
+  /** how long acquiring it waited, in milliseconds */
+  readonly waitedMs: number;
+}
+
+export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Lock> => {
+  const holder: LockHolder = { ...currentProcess(), nonce: randomBytes(8).toString('hex') };
+  const text = JSON.stringify(holder);
+  const started = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await fs.open(path, 'wx');
+      try {
+        await fh.writeFile(text);
+      } finally {
+        await fh.close();
+      }
+      return { path, holder, waitedMs: Date.now() - started };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        await fs.mkdir(dirname(path), { recursive: true });
+        continue;
+      }
+      if (code !== 'EEXIST') throw e;
+    }
+    const current = await fs.readFile(path, 'utf8').catch(() => undefined);
+    if (current !== undefined) {
+      const other = parseHolder(current);
+      const stale =
+        other !== undefined
+          ? !isAlive(other)
+          : Date.now() - ((await fs.stat(path).catch(() => undefined))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_GRACE_MS;
+      if (stale) {
+        await breakStale(path, current);
+        continue;
+      }
+    }
+    if (Date.now() - started > timeoutMs) {
+      throw failure('LockTimeout', `lock ${path}: still held by another process after ${Math.round(timeoutMs / 1000)} s`, ExitCode.tool, true);
+    }
+    await sleep(Math.min(50, 1 + attempt * 2) * (0.5 + Math.random()));
+  }
+};
+
+export const releaseLock = async (lock: Lock): Promise<void> => {
+  const current = await fs.readFile(lock.path, 'utf8').catch(() => undefined);
+  if (current === JSON.stringify(lock.holder)) await fs.unlink(lock.path).catch(() => undefined);
+};
+
+/** Runs `task` while holding the lock at `path`; the lock is released whatever the task returns. */
+export const withLock =
+  (path: string, timeoutMs?: number) =>
+  <A>(task: TE.TaskEither<Failure, A>): TE.TaskEither<Failure, A> =>
+  async () => {
+    let lock: Lock;
+    try {
+      lock = await acquireLock(path, timeoutMs);
+    } catch (e) {
+      return { _tag: 'Left', left: fromError(`lock ${path}`)(e) };
+    }
+    try {
+      return await task();
+    } finally {
+      await releaseLock(lock);
+    }
+  };

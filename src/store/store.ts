@@ -1,0 +1,17 @@
+// Store: the handle every tool opens on the one shared on-disk store.
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import type { Failure } from '../failure.js';
+import { initLayout } from './index-file.js';
+import { defaultRoot, paths, type StorePaths } from './layout.js';
+
+export type Store = StorePaths;
+
+/** Opens (creating where missing) the store at `root`, or the default root. */
+export const openStore = (root?: string): TE.TaskEither<Failure, Store> => {
+  const p = paths(root ?? defaultRoot());
+  return pipe(
+    initLayout(p),
+    TE.map(() => p),
+  );
+};
