@@ -11,7 +11,19 @@ const entryPoints = Object.fromEntries(
 );
 entryPoints.index = 'src/index.ts';
 
+// fp-ts's lib/ modules are CommonJS and defeat tree shaking; its es6/ twins are the same code as ESM.
+const fpTsEs6 = {
+  name: 'fp-ts-es6',
+  setup(b) {
+    b.onResolve({ filter: /^fp-ts\/lib\// }, (args) =>
+      b.resolve(args.path.replace('fp-ts/lib/', 'fp-ts/es6/'), { kind: args.kind, resolveDir: args.resolveDir }),
+    );
+  },
+};
+
 await build({
+  plugins: [fpTsEs6],
+  mainFields: ['module', 'main'],
   entryPoints,
   outdir: 'dist',
   bundle: true,
