@@ -67,12 +67,14 @@ export interface FileSpec {
 export const layerTar = async (files: readonly FileSpec[]): Promise<Buffer> => {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => pack.on('end', r));
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((r) => pack.on('end', () => r()));
   for (const f of files) {
     const type = f.type ?? 'file';
     const header = { name: f.name, type, mode: f.mode ?? (type === 'directory' ? 0o755 : 0o644), uid: f.uid ?? 0, gid: f.gid ?? 0, mtime: new Date(0), ...(f.linkname ? { linkname: f.linkname } : {}) };
-    await new Promise<void>((res, rej) => pack.entry(header, type === 'file' ? (f.content ?? '') : undefined, (e) => (e ? rej(e) : res())));
+    await new Promise<void>((res, rej) => (type === 'file' ? pack.entry(header, f.content ?? '', (e) => (e ? rej(e) : res())) : pack.entry(header, (e) => (e ? rej(e) : res()))));
   }
   pack.finalize();
   await ended;
