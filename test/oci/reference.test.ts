@@ -42,4 +42,31 @@ for (const input of bad) {
   });
 }
 
+test('fuzz: random and mutated references never throw and always normalize idempotently', () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+  const alphabet = 'abcXYZ019._-/:@[]sha256' + 'f'.repeat(10);
+  const seeds = good.map(([input]) => input);
+  for (let i = 0; i < 20000; i++) {
+    let s: string;
+    if (rand() < 0.5) {
+      const len = Math.floor(rand() * 40);
+      s = '';
+      for (let j = 0; j < len; j++) s += alphabet[Math.floor(rand() * alphabet.length)];
+    } else {
+      const base = seeds[Math.floor(rand() * seeds.length)] ?? '';
+      const at = Math.floor(rand() * (base.length + 1));
+      s = base.slice(0, at) + alphabet[Math.floor(rand() * alphabet.length)] + base.slice(at + (rand() < 0.5 ? 1 : 0));
+    }
+    const r = parseReference(s);
+    if (E.isRight(r)) {
+      const again = parseReference(formatReference(r.right));
+      assert.ok(E.isRight(again), `normalized form of ${s} does not parse`);
+      if (E.isRight(again)) assert.is(formatReference(again.right), formatReference(r.right));
+    } else {
+      assert.is(r.left.message.includes('\n'), false);
+    }
+  }
+});
+
 test.run();
