@@ -1,0 +1,191 @@
+// Fetch: one blob from a registry into the store. The bytes go to a partial file named after the
+// digest (ingest/ALG-HEX.partial), guarded by a per-blob lock so two pulls never write it at
+// once; they are hashed as they are written. A fault resumes the partial with a Range request,
+// in this process or in the next one (after kill -9: the lock's dead holder is broken, the
+// partial re-hashed from disk, the download continued). Only verified bytes are renamed to
+// their final name; a partial that turns out wrong is deleted and fetched once more from zero.
+import { createHash, type Hash } from 'node:crypto';
+import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ExitCode, failure, isFailure, type Failure } from '../failure.js';
+import { algorithmOf, hexOf, type Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
+import { blobWhat, getBlob } from '../registry/blobs.js';
+import { networkFailure } from '../registry/http.js';
+import type { Report } from '../registry/progress.js';
+import { retryDelay, sleep } from '../registry/retry.js';
+import type { Session } from '../registry/session.js';
+import { commitTemp, hasBlob } from '../store/blob.js';
+import type { StorePaths } from '../store/layout.js';
+import { leaseBlob } from '../store/lease.js';
+import { acquireLock, releaseLock } from '../store/lock.js';
+
+/** How long a pull waits for another process that fetches the same blob. */
+const BLOB_LOCK_WAIT_MS = 6 * 60 * 60 * 1000;
+
+export const partialPath = (p: StorePaths, d: Digest): string => join(p.ingest, `${algorithmOf(d)}-${hexOf(d)}.partial`);
+
+/** Appends to the partial at `position`, hashing each chunk once it is on disk. */
+class PartialWriter extends Writable {
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly hash: Hash,
+    public position: number,
+    private readonly limit: number,
+    private readonly onBytes: (position: number) => void,
+    private readonly what: string,
+  ) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _writev(chunks: { chunk: Buffer }[], done: (e?: Error | null) => void): void {
+    const bufs = chunks.map((c) => c.chunk);
+    const length = bufs.reduce((n, b) => n + b.length, 0);
+    if (this.position + length > this.limit) {
+      done(failure('SizeMismatch', `${this.what}: the registry sent more than the ${this.limit} bytes the manifest declares`, ExitCode.tool) as unknown as Error);
+      return;
+    }
+    this.fh.writev(bufs, this.position).then(({ bytesWritten }) => {
+      if (bytesWritten !== length) throw new Error(`short write (${bytesWritten} of ${length} bytes)`);
+      for (const b of bufs) this.hash.update(b);
+      this.position += length;
+      this.onBytes(this.position);
+      done();
+    }, done);
+  }
+  override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
+    this._writev([{ chunk }], done);
+  }
+}
+
+/** Hashes the first `length` bytes of a partial left by an earlier attempt or process. */
+const hashPrefix = async (path: string, algorithm: 'sha256' | 'sha512', length: number): Promise<Hash> => {
+  const hash = createHash(algorithm);
+  if (length > 0) {
+    await pipeline(createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20 }), new Writable({
+      write(chunk: Buffer, _e, done) {
+        hash.update(chunk);
+        done();
+      },
+    }));
+  }
+  return hash;
+};
+
+export type Fetched = 'present' | 'fetched';
+
+/** Downloads and verifies one attempt's worth; true when the partial is complete. */
+const attempt = async (
+  s: Session,
+  repository: string,
+  d: Descriptor,
+  path: string,
+  report: Report,
+  first: boolean,
+): Promise<{ hash: Hash; size: number }> => {
+  const what = blobWhat(s, repository, d.digest);
+  const fh = await fs.open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
+  try {
+    let offset = (await fh.stat()).size;
+    if (offset > d.size) {
+      await fh.truncate(0);
+      offset = 0;
+    }
+    if (first) report({ event: 'start', digest: d.digest, total: d.size, offset });
+    if (offset === d.size) return { hash: await hashPrefix(path, algorithmOf(d.digest), offset), size: offset };
+    const res = await getBlob(s, repository, d.digest, offset);
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
+    const total = res.status === 206 ? (range?.[3] === '*' ? d.size : Number(range?.[3])) : Number(res.headers['content-length'] ?? d.size);
+    if (total !== d.size) {
+      res.body.resume();
+      throw failure('SizeMismatch', `${what}: the registry has ${total} bytes but the manifest declares ${d.size}; refused`, ExitCode.tool);
+    }
+    if (res.status !== 206 || Number(range?.[1]) !== offset) {
+      // the registry sent the whole blob: start over
+      await fh.truncate(0);
+      offset = 0;
+    }
+    const hash = await hashPrefix(path, algorithmOf(d.digest), offset);
+    const writer = new PartialWriter(fh, hash, offset, d.size, (done) => report({ event: 'bytes', digest: d.digest, done, total: d.size }), what);
+    try {
+      await pipeline(res.body, writer);
+    } catch (e) {
+      if (isFailure(e)) throw e;
+      throw networkFailure(`${what}: body cut at byte ${writer.position}`, e);
+    }
+    if (writer.position < d.size) throw failure('Truncated', `${what}: body ended at byte ${writer.position} of ${d.size}`, ExitCode.tool, true);
+    await fh.sync();
+    return { hash, size: writer.position };
+  } finally {
+    await fh.close();
+  }
+};
+
+/**
+ * Makes `d` present in the store, fetching it from `repository` unless it is there already.
+ * Nothing reaches the blob's final name unless its size and digest are right.
+ */
+export const fetchBlob = async (
+  p: StorePaths,
+  s: Session,
+  repository: string,
+  d: Descriptor,
+  report: Report,
+  /** a last check of the verified bytes before they are committed (a config must decode); throws a Failure */
+  check?: (path: string) => Promise<void>,
+): Promise<Fetched> => {
+  leaseBlob(p, d.digest);
+  if (await hasBlob(p, d.digest)) {
+    report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
+    return 'present';
+  }
+  await fs.mkdir(p.ingest, { recursive: true });
+  const lock = await acquireLock(p.lock(`blob-${hexOf(d.digest)}`), BLOB_LOCK_WAIT_MS);
+  try {
+    if (await hasBlob(p, d.digest)) {
+      report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
+      return 'present';
+    }
+    const path = partialPath(p, d.digest);
+    const what = blobWhat(s, repository, d.digest);
+    let mismatches = 0;
+    for (let n = 1; ; n++) {
+      let problem: Failure;
+      try {
+        const { hash, size } = await attempt(s, repository, d, path, report, n === 1);
+        const actual = `${algorithmOf(d.digest)}:${hash.digest('hex')}` as Digest;
+        if (size === d.size && actual === d.digest) {
+          if (check) {
+            try {
+              await check(path);
+            } catch (e) {
+              await fs.unlink(path).catch(() => undefined);
+              throw isFailure(e) ? { ...e, retryable: false } : e;
+            }
+          }
+          await commitTemp(p, path, d.digest);
+          report({ event: 'done', digest: d.digest, total: d.size });
+          return 'fetched';
+        }
+        await fs.unlink(path).catch(() => undefined);
+        problem = failure('DigestMismatch', `${what}: digest mismatch: got ${actual}; refused, nothing stored`, ExitCode.tool);
+        if (++mismatches > 1) throw problem;
+        // a resumed partial may hold bytes of a faulty earlier attempt: fetch it whole once more
+      } catch (e) {
+        const f = isFailure(e) ? e : networkFailure(what, e);
+        if (f._tag === 'SizeMismatch') await fs.unlink(path).catch(() => undefined);
+        if (!f.retryable || n >= s.policy.attempts) {
+          throw f.retryable ? failure(f._tag, `${f.message} (gave up after ${n} attempts)`, f.exitCode) : f;
+        }
+        problem = f;
+      }
+      const delayMs = retryDelay(s.policy, n, undefined, Math.random());
+      s.retried({ what, attempt: n, delayMs, reason: problem.message });
+      await sleep(delayMs);
+    }
+  } finally {
+    await releaseLock(lock);
+  }
+};

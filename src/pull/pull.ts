@@ -1,0 +1,175 @@
+// Pull: a reference in a registry becomes a named image in the store. The interpreter of the
+// plan: resolve the manifest (an index down to one platform), fetch config and layers in
+// parallel (each verified, see fetch.ts), then write the manifests, then the name. A name is
+// written only once everything it reaches is present.
+import { readFile } from 'node:fs/promises';
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
+import { imageMessage, type ImageMessage } from '../message.js';
+import { decodeImageConfig, type ImageConfig } from '../oci/config.js';
+import type { Digest } from '../oci/digest.js';
+import { decodeManifestBytes, manifestMediaType, REF_NAME, type Descriptor, type Manifest, type ManifestOrIndex, type Platform } from '../oci/manifest.js';
+import { hostPlatform } from '../oci/platform.js';
+import { formatReference, parseReference, type Reference } from '../oci/reference.js';
+import { findCredentials } from '../registry/credentials.js';
+import { loadRegistriesConfig, pullEndpoints } from '../registry/endpoint.js';
+import { getManifest, manifestWhat, type FetchedManifest } from '../registry/manifests.js';
+import { inParallel } from '../registry/parallel.js';
+import { silent, type Report } from '../registry/progress.js';
+import { defaultRetryPolicy, type RetryPolicy } from '../registry/retry.js';
+import { Session } from '../registry/session.js';
+import { hasBlob, putBytes, readBlob } from '../store/blob.js';
+import { tagDescriptor } from '../store/image.js';
+import { readIndex } from '../store/index-file.js';
+import type { StorePaths } from '../store/layout.js';
+import { leaseBlob } from '../store/lease.js';
+import { fetchBlob } from './fetch.js';
+import { choosePlatform, foreignLayerNote, planBlobs } from './plan.js';
+
+/** What a pulled image is, for a step that runs after the blobs are in (unpacking: the run issue). */
+export interface PulledImage {
+  readonly ref: string;
+  readonly manifest: Manifest;
+  readonly config: ImageConfig;
+}
+
+/** The seam for pull-time unpacking: given the verified image, make its snapshots. */
+export type Unpacker = (p: StorePaths, image: PulledImage) => TE.TaskEither<Failure, void>;
+
+export interface PullOptions {
+  readonly platform?: Platform;
+  /** layers fetched at once (default 6) */
+  readonly concurrency?: number;
+  /** registries reached over plain HTTP besides loopback ones */
+  readonly insecure?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly report?: Report;
+  readonly policy?: RetryPolicy;
+  readonly unpack?: Unpacker;
+}
+
+const MAX_CONFIG_SIZE = 32 * 1024 * 1024;
+
+const decodeOrFail = (bytes: Buffer, mediaType: string | undefined, what: string): ManifestOrIndex => {
+  const m = decodeManifestBytes(bytes, mediaType);
+  if (E.isLeft(m)) throw failure('InvalidManifest', `${what}: ${m.left.message}; refused`, ExitCode.tool);
+  return m.right;
+};
+
+/** The manifest by tag or digest from the first endpoint (mirrors first) that has it. */
+const resolve = async (ref: Reference, options: PullOptions, report: Report): Promise<{ session: Session; top: FetchedManifest }> => {
+  const env = options.env ?? process.env;
+  const config = loadRegistriesConfig(env, options.insecure ?? []);
+  if (E.isLeft(config)) throw config.left;
+  const credentials = findCredentials(env, ref.domain);
+  const policy = options.policy ?? defaultRetryPolicy(env);
+  const reference = ref.digest ?? ref.tag ?? 'latest';
+  let lastFailure: Failure | undefined;
+  for (const endpoint of pullEndpoints(ref.domain, config.right)) {
+    const session = new Session(endpoint, {
+      ...(credentials ? { credentials } : {}),
+      scopes: [`repository:${ref.path}:pull`],
+      policy,
+      onRetry: (e) => report({ event: 'retry', ...e }),
+    });
+    try {
+      return { session, top: await getManifest(session, ref.path, reference) };
+    } catch (e) {
+      if (!isFailure(e) || !endpoint.mirror) throw e;
+      lastFailure = e;
+    }
+  }
+  throw lastFailure ?? failure('NotFound', `${manifestWhat(ref.domain, ref.path, reference)}: not found`, ExitCode.notFound);
+};
+
+/** Stores manifest bytes unless present (leased first, see lease.ts). */
+const keepBytes = async (p: StorePaths, bytes: Buffer, digest: Digest, what: string): Promise<void> => {
+  leaseBlob(p, digest);
+  if (await hasBlob(p, digest)) return;
+  const r = await putBytes(p, bytes, { digest, size: bytes.length }, what)();
+  if (E.isLeft(r)) throw r.left;
+};
+
+const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig> => {
+  const c = decodeImageConfig(await readFile(path));
+  if (E.isLeft(c)) throw failure('InvalidConfig', `${what}: ${c.left.message}; refused`, ExitCode.tool);
+  return c.right;
+};
+
+const run = async (p: StorePaths, input: string, options: PullOptions): Promise<ImageMessage> => {
+  const parsed = parseReference(input);
+  if (E.isLeft(parsed)) throw parsed.left;
+  const ref = parsed.right;
+  const name = formatReference(ref);
+  const report = options.report ?? silent;
+  const { session, top } = await resolve(ref, options, report);
+  const repo = ref.path;
+  const topWhat = manifestWhat(ref.domain, repo, ref.digest ?? ref.tag ?? 'latest');
+  const topDoc = decodeOrFail(top.bytes, top.mediaType, topWhat);
+  const topType = manifestMediaType(topDoc);
+
+  let manifestBytes = top;
+  let manifest: Manifest;
+  if (topDoc.kind === 'index') {
+    const choice = choosePlatform(topDoc.index, options.platform ?? hostPlatform(), topWhat);
+    if (E.isLeft(choice)) throw choice.left;
+    manifestBytes = await getManifest(session, repo, choice.right.digest);
+    const child = decodeOrFail(manifestBytes.bytes, choice.right.mediaType, manifestWhat(ref.domain, repo, choice.right.digest));
+    if (child.kind !== 'manifest') throw failure('InvalidManifest', `${topWhat}: an index inside an index is not supported`, ExitCode.tool);
+    manifest = child.manifest;
+  } else manifest = topDoc.manifest;
+
+  const plan = planBlobs(manifest, topWhat);
+  if (E.isLeft(plan)) throw plan.left;
+  report({ event: 'resolved', ref: name, digest: top.digest, blobs: plan.right.layers.length + 1 });
+
+  // the config first: a config that does not decode stops the pull before any layer is fetched
+  const configWhat = `config ${manifest.config.digest} of ${ref.domain}/${repo}`;
+  if (manifest.config.size > MAX_CONFIG_SIZE) throw failure('ConfigTooLarge', `${configWhat}: ${manifest.config.size} bytes, more than ${MAX_CONFIG_SIZE}; refused`, ExitCode.tool);
+  let config: ImageConfig | undefined;
+  const fetchedConfig = await fetchBlob(p, session, repo, manifest.config, report, async (path) => {
+    config = await decodeConfigFile(path, configWhat);
+  });
+  if (fetchedConfig === 'present') {
+    const bytes = await readBlob(p, manifest.config.digest, MAX_CONFIG_SIZE)();
+    if (E.isLeft(bytes)) throw bytes.left;
+    const c = decodeImageConfig(bytes.right);
+    if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
+    config = c.right;
+  }
+
+  await inParallel(plan.right.layers, options.concurrency ?? 6, (l: Descriptor) =>
+    fetchBlob(p, session, repo, l, report).catch((e) => {
+      throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+    }),
+  );
+
+  // manifests last, then the name: nothing named can reach a missing blob
+  await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest');
+  if (topDoc.kind === 'index') await keepBytes(p, top.bytes, top.digest, 'index');
+  const entry: Descriptor = { mediaType: top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
+  const index = await readIndex(p)();
+  const already = E.isRight(index) && index.right.manifests.some((d) => d.digest === entry.digest && d.annotations?.[REF_NAME] === name);
+  if (!already) {
+    const tagged = await tagDescriptor(p, entry, name)();
+    if (E.isLeft(tagged)) throw tagged.left;
+  }
+  const cfg = config as ImageConfig;
+  if (options.unpack) {
+    const u = await options.unpack(p, { ref: name, manifest, config: cfg })();
+    if (E.isLeft(u)) throw u.left;
+  }
+  return imageMessage({
+    ref: name,
+    digest: top.digest,
+    mediaType: entry.mediaType,
+    size: entry.size,
+    config: manifest.config.digest,
+    platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
+  });
+};
+
+/** Pulls `reference` into the store at `p` and returns the image message tsd-pull prints. */
+export const pull = (p: StorePaths, reference: string, options: PullOptions = {}): TE.TaskEither<Failure, ImageMessage> =>
+  TE.tryCatch(() => run(p, reference, options), fromError(`pull ${reference}`));

@@ -1,0 +1,137 @@
+// tsd-pull against a real registry seeded by skopeo from OCI layouts this test makes.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { paths } from '../../src/store/layout.js';
+import { OciLayout, skopeoCopy, skopeoDigest, startRegistry, type Registry } from '../support/registry.js';
+import { removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
+
+let reg: Registry;
+let work: string;
+let layout: OciLayout;
+let image: { digest: string; config: string };
+let layers: { digest: string }[];
+let arm: { digest: string; config: string };
+let amd: { digest: string; config: string };
+let indexDigest: string;
+
+test.before(async () => {
+  reg = await startRegistry();
+  work = tempDir('tsd-pull-test-');
+  layout = new OciLayout(join(work, 'layout'));
+  const l1 = await layout.smallLayer({ 'etc/hello': 'hello\n', 'bin/tool': 'x'.repeat(5000) });
+  const l2 = await layout.smallLayer({ 'etc/second': 'two\n' });
+  layers = [l1, l2];
+  image = layout.image(layers, { tag: 'v1' });
+  amd = layout.image([l1], { architecture: 'amd64' });
+  arm = layout.image([l2], { architecture: 'arm64', variant: 'v8' });
+  const idx = layout.index([amd, arm].map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, platform: m.platform })), 'multi');
+  indexDigest = idx.digest;
+  skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/test/app:v1`);
+  skopeoCopy(`oci:${layout.dir}:multi`, `docker://${reg.host}/test/multi:1`, ['--all']);
+});
+
+test.after(async () => {
+  await reg.stop();
+  removeDir(work);
+});
+
+const lines = (s: string) => s.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+
+test('pulls an image; every digest equals what skopeo sees', async () => {
+  const p = await tempStore();
+  const ref = `${reg.host}/test/app:v1`;
+  const r = await tsd('pull', [ref], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  const [msg] = lines(r.stdout);
+  assert.is(msg.type, 'image');
+  assert.is(msg.ref, ref);
+  assert.is(msg.digest, skopeoDigest(`docker://${ref}`));
+  assert.is(msg.digest, image.digest);
+  assert.is(msg.config, image.config);
+  assert.equal(msg.platform, { os: 'linux', architecture: 'amd64' });
+  // skopeo's own copy of the same image names the same manifest, config and layers
+  const out = join(work, 'skopeo-out');
+  skopeoCopy(`docker://${ref}`, `oci:${out}:x`);
+  const theirs = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')).manifests[0];
+  assert.is(msg.digest, theirs.digest);
+  const manifest = JSON.parse(readFileSync(join(out, 'blobs/sha256', theirs.digest.slice(7)), 'utf8'));
+  for (const d of [theirs.digest, manifest.config.digest, ...manifest.layers.map((l: { digest: string }) => l.digest)]) {
+    assert.ok(existsSync(paths(p.root).blob(d)), `blob ${d} in the store`);
+    assert.equal(readFileSync(paths(p.root).blob(d)), readFileSync(join(out, 'blobs/sha256', d.slice(7))));
+  }
+  // the store lists it by name
+  const ls = await tsd('store', ['ls', '--json'], { root: p.root });
+  assert.is(lines(ls.stdout)[0].ref, ref);
+  // a second pull fetches no blob again
+  const again = await tsd('pull', ['--progress=plain', ref], { root: p.root });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(lines(again.stdout)[0], msg);
+  assert.not.match(again.stderr, /fetching/);
+  assert.match(again.stderr, /already present/);
+  removeDir(p.root);
+});
+
+test('pull by digest; --progress=json prints progress events on stderr', async () => {
+  const p = await tempStore();
+  const ref = `${reg.host}/test/app@${image.digest}`;
+  const r = await tsd('pull', ['--progress=json', ref], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  const [msg] = lines(r.stdout);
+  assert.is(msg.digest, image.digest);
+  assert.is(msg.ref, ref);
+  const events = lines(r.stderr);
+  assert.ok(events.every((e) => e.type === 'progress' && e.tool === 'tsd-pull'));
+  assert.equal(events.filter((e) => e.event === 'done').map((e) => e.digest).sort(), [image.config, ...layers.map((l) => l.digest)].sort());
+  removeDir(p.root);
+});
+
+test('a multi-platform index: host platform by default, --platform picks another, a missing one names those available', async () => {
+  const p = await tempStore();
+  const ref = `${reg.host}/test/multi:1`;
+  const r = await tsd('pull', ['-q', ref], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stderr, '');
+  const [msg] = lines(r.stdout);
+  assert.is(msg.digest, indexDigest);
+  assert.is(msg.digest, skopeoDigest(`docker://${ref}`));
+  assert.is(msg.mediaType, 'application/vnd.oci.image.index.v1+json');
+  assert.is(msg.config, process.arch === 'arm64' ? arm.config : amd.config);
+  const a = await tsd('pull', ['-q', '--platform', 'linux/arm64', ref], { root: p.root });
+  assert.is(a.code, 0, a.stderr);
+  assert.is(lines(a.stdout)[0].config, arm.config);
+  assert.equal(lines(a.stdout)[0].platform, { os: 'linux', architecture: 'arm64', variant: 'v8' });
+  const none = await tsd('pull', ['-q', '--platform', 'linux/s390x', ref], { root: p.root });
+  assert.is(none.code, 2);
+  assert.is(none.stdout, '');
+  assert.match(none.stderr, /^tsd-pull: .*no image for platform linux\/s390x; available: linux\/amd64, linux\/arm64\/v8/);
+  assert.is(none.stderr.trim().split('\n').length, 1);
+  removeDir(p.root);
+});
+
+test('clear one-line errors: unknown tag, unknown repository, bad reference, no registry', async () => {
+  const p = await tempStore();
+  const missing = await tsd('pull', [`${reg.host}/test/app:nope`], { root: p.root });
+  assert.is(missing.code, 2);
+  assert.match(missing.stderr, new RegExp(`^tsd-pull: manifest ${reg.host}/test/app:nope: not found`));
+  const repo = await tsd('pull', [`${reg.host}/no/such:1`], { root: p.root });
+  assert.is(repo.code, 2);
+  assert.match(repo.stderr, /no\/such:1: not found/);
+  const bad = await tsd('pull', ['UPPER/Case:x'], { root: p.root });
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /^tsd-pull: invalid reference/);
+  const down = await tsd('pull', ['-q', '127.0.0.1:1/x:1'], { root: p.root, env: { TSD_RETRIES: '2', TSD_RETRY_BASE_MS: '10' } });
+  assert.is(down.code, 125);
+  assert.match(down.stderr, /^tsd-pull: manifest 127\.0\.0\.1:1\/x:1: .*ECONNREFUSED.*after 2 attempts/);
+  for (const r of [missing, repo, bad, down]) {
+    assert.is(r.stdout, '');
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.not.match(r.stderr, /\n\s+at /);
+  }
+  const index = JSON.parse(readFileSync(paths(p.root).index, 'utf8'));
+  assert.is(index.manifests.length, 0);
+  removeDir(p.root);
+});
+
+test.run();
