@@ -4,16 +4,17 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { paths } from '../../src/store/layout.js';
-import { OciLayout, skopeoCopy, skopeoDigest, startRegistry, type Registry } from '../support/registry.js';
+import { OciLayout, skopeoCopy, skopeoDigest, startRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
 import { removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
 
 let reg: Registry;
 let work: string;
 let layout: OciLayout;
-let image: { digest: string; config: string };
-let layers: { digest: string }[];
-let arm: { digest: string; config: string };
-let amd: { digest: string; config: string };
+type Img = ReturnType<OciLayout['image']>;
+let image: Img;
+let layers: LayoutLayer[];
+let arm: Img;
+let amd: Img;
 let indexDigest: string;
 
 test.before(async () => {
