@@ -8,7 +8,7 @@ export interface Pattern {
   /** the cleaned pattern, without `!` */
   readonly text: string;
   readonly exclusion: boolean;
-  readonly regexp: RegExp;
+  readonly match: PathMatcher;
   readonly dirs: readonly string[];
 }
 
@@ -48,32 +48,81 @@ export const readIgnoreFile = (text: string): string[] => {
   return out;
 };
 
-const REGEX_SPECIAL = /[.+()|{}$^]/;
+/** Characters escaped for the regexp because filepath.Match gives them no meaning (moby's list). */
+const GO_ESCAPED = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
+const JS_SYNTAX = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '/', '-']);
 
-/** Compiles one pattern as patternmatcher does: anchored, `*` = `[^/]*`, `**` = any directories. */
-export const compilePattern = (pattern: string): RegExp | undefined => {
+export type PathMatcher = (path: string) => boolean;
+
+/**
+ * Compiles one cleaned pattern exactly as patternmatcher does, including its shortcuts: a pattern
+ * without wildcards matches only itself, `foo**` is a prefix test and a pattern that starts with
+ * `**` and has no other wildcard is a suffix test (so `**.go` matches `a.go`).
+ */
+export const compilePattern = (pattern: string): PathMatcher | undefined => {
   let re = '^';
+  let type: 'exact' | 'prefix' | 'suffix' | 'regexp' = 'exact';
+  let inClass = false;
   const cs = Array.from(pattern);
   for (let i = 0; i < cs.length; i++) {
     const ch = cs[i]!;
+    const first = i === 0;
     if (ch === '*') {
       if (cs[i + 1] === '*') {
         i++;
         if (cs[i + 1] === '/') i++;
-        re += i + 1 >= cs.length ? '[\\s\\S]*' : '([\\s\\S]*/)?';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
+        if (i + 1 >= cs.length) {
+          if (type === 'exact') type = 'prefix';
+          else {
+            re += '.*';
+            type = 'regexp';
+          }
+        } else {
+          re += '(.*/)?';
+          type = 'regexp';
+        }
+        if (first) type = 'suffix';
+      } else {
+        re += '[^/]*';
+        type = 'regexp';
+      }
+    } else if (ch === '?') {
+      re += '[^/]';
+      type = 'regexp';
+    } else if (GO_ESCAPED.has(ch)) re += `\\${ch}`;
     else if (ch === '\\') {
-      if (i + 1 >= cs.length) re += '\\\\';
-      else re += `\\${cs[++i]}`.replace(/^\\([A-Za-z0-9])$/, '$1');
-    } else if (REGEX_SPECIAL.test(ch)) re += `\\${ch}`;
-    else re += ch;
+      if (i + 1 < cs.length) {
+        const n = cs[++i]!;
+        re += /[A-Za-z0-9]/.test(n) ? n : JS_SYNTAX.has(n) && (inClass || n !== '-') ? `\\${n}` : n;
+        type = 'regexp';
+      } else re += '\\\\';
+    } else if (ch === '[' || ch === ']') {
+      // a `]` outside a class is a literal for Go's regexp; JavaScript's wants it escaped
+      re += ch === ']' && !inClass ? '\\]' : ch;
+      inClass = ch === '[';
+      type = 'regexp';
+    } else re += ch;
   }
-  re += '$';
+  // filepath.Match's syntax check: a pattern whose regexp does not compile is refused
+  let compiled: RegExp;
   try {
-    return new RegExp(re, 'u');
+    compiled = new RegExp(`${re}$`, 'u');
   } catch {
     return undefined;
+  }
+  switch (type) {
+    case 'exact':
+      return (path) => path === pattern;
+    case 'prefix': {
+      const prefix = pattern.slice(0, -2);
+      return (path) => path.startsWith(prefix);
+    }
+    case 'suffix': {
+      const suffix = pattern.slice(2);
+      return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
+    }
+    default:
+      return (path) => compiled.test(path);
   }
 };
 
@@ -90,9 +139,9 @@ export const compileIgnore = (lines: readonly string[]): IgnoreResult => {
       p = p.slice(1);
     }
     p = cleanPath(p);
-    const regexp = compilePattern(p);
-    if (!regexp) return { ok: false, error: `syntax error in pattern ${JSON.stringify(raw)}` };
-    patterns.push({ text: p, exclusion, regexp, dirs: p.split('/') });
+    const match = compilePattern(p);
+    if (!match) return { ok: false, error: `syntax error in pattern ${JSON.stringify(raw)}` };
+    patterns.push({ text: p, exclusion, match, dirs: p.split('/') });
   }
   return { ok: true, patterns };
 };
@@ -104,12 +153,12 @@ export const isExcluded = (patterns: readonly Pattern[], path: string): boolean 
   const parents = slash < 0 ? [] : path.slice(0, slash).split('/');
   for (const p of patterns) {
     if (p.exclusion !== matched) continue;
-    let match = p.regexp.test(path);
+    let match = p.match(path);
     if (!match) {
       let prefix = '';
       for (const d of parents) {
         prefix = prefix === '' ? d : `${prefix}/${d}`;
-        if (p.regexp.test(prefix)) {
+        if (p.match(prefix)) {
           match = true;
           break;
         }
@@ -121,8 +170,8 @@ export const isExcluded = (patterns: readonly Pattern[], path: string): boolean 
 };
 
 const componentMatches = (pattern: string, name: string): boolean => {
-  const re = compilePattern(pattern);
-  return re !== undefined && re.test(name);
+  const m = compilePattern(pattern);
+  return m !== undefined && m(name);
 };
 
 /**
