@@ -165,6 +165,7 @@ export const extractLayer = async (source: Readable, fs: RootFs, decoder: Duplex
   const extract = tar.extract();
   let openFd: number | undefined;
   extract.on('entry', (header, body, next) => {
+    body.on('error', () => undefined); // the extraction's own error is what the caller gets
     try {
       x.entries++;
       const decoded = decodeEntry(header as unknown as TarHeader);

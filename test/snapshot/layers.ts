@@ -1,7 +1,7 @@
 // Test support for snapshots: layer tars with any header (PAX records, devices, hostile names),
 // layer blobs put straight into a store, a sentinel dir outside the store, and xattr reads.
 import { execFileSync } from 'node:child_process';
-import { lstatSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -84,19 +84,25 @@ export const makeSentinel = (): { dir: string; fingerprint: () => string } => {
   mkdirSync(join(dir, 'sub'));
   writeFileSync(join(dir, 'keep'), 'precious\n');
   writeFileSync(join(dir, 'sub', 'keep2'), 'precious too\n');
-  const fingerprint = (): string => {
-    const walk = (d: string): string[] =>
-      readdirSync(d).sort().flatMap((n) => {
-        const p = join(d, n);
-        const st = lstatSync(p);
-        const line = `${p} ${st.mode.toString(8)} ${st.uid}:${st.gid} ${st.size} ${st.mtimeMs} ${st.nlink} ${JSON.stringify(xattrsOf(p))}${st.isFile() ? ' ' + readFileSync(p, 'utf8') : ''}`;
-        return st.isDirectory() ? [line, ...walk(p)] : [line];
-      });
-    const st = lstatSync(dir);
-    return [`${dir} ${st.mode.toString(8)} ${st.mtimeMs} ${JSON.stringify(xattrsOf(dir))}`, ...walk(dir)].join('\n');
-  };
+  // one python3 run walks the whole dir: names, types, modes, owners, sizes, mtimes, links, xattrs, contents
+  const fingerprint = (): string => execFileSync('python3', ['-c', FINGERPRINT, dir]).toString();
   return { dir, fingerprint };
 };
+
+const FINGERPRINT = String.raw`
+import os, sys
+root = sys.argv[1]
+def line(p):
+    st = os.lstat(p)
+    xs = sorted((k, os.getxattr(p, k, follow_symlinks=False).hex()) for k in os.listxattr(p, follow_symlinks=False))
+    body = open(p, 'rb').read().hex() if os.path.isfile(p) and not os.path.islink(p) else ''
+    print(p, oct(st.st_mode), st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, st.st_nlink, xs, body)
+line(root)
+for d, dirs, files in os.walk(root):
+    dirs.sort()
+    for n in sorted(dirs + files):
+        line(os.path.join(d, n))
+`;
 
 /** A path's xattrs (not following a symlink), name to value, read by python3's os.getxattr. */
 export const xattrsOf = (path: string): Record<string, string> =>
