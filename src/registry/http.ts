@@ -46,10 +46,16 @@ export const discard = (r: HttpResponse): void => {
 /** Reads a response body whole, refusing more than `max` bytes (manifests, tokens, errors). */
 export const readBody = (r: HttpResponse, max: number, what: string): Promise<Buffer> =>
   new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (f: () => void) => {
+      if (settled) return;
+      settled = true;
+      f();
+    };
     const declared = Number(r.headers['content-length']);
     if (Number.isFinite(declared) && declared > max) {
+      settle(() => reject(failure('TooLarge', `${what}: ${declared} bytes, more than the ${max} allowed`, ExitCode.tool)));
       r.body.destroy();
-      reject(failure('TooLarge', `${what}: ${declared} bytes, more than the ${max} allowed`, ExitCode.tool));
       return;
     }
     const chunks: Buffer[] = [];
@@ -57,16 +63,18 @@ export const readBody = (r: HttpResponse, max: number, what: string): Promise<Bu
     r.body.on('data', (c: Buffer) => {
       n += c.length;
       if (n > max) {
+        settle(() => reject(failure('TooLarge', `${what}: more than the ${max} bytes allowed`, ExitCode.tool)));
         r.body.destroy();
-        reject(failure('TooLarge', `${what}: more than the ${max} bytes allowed`, ExitCode.tool));
       } else chunks.push(c);
     });
-    r.body.on('end', () => {
-      if (Number.isFinite(declared) && n !== declared) reject(failure('Truncated', `${what}: body ended after ${n} of ${declared} bytes`, ExitCode.tool, true));
-      else resolve(Buffer.concat(chunks));
-    });
-    r.body.on('error', (e) => reject(networkFailure(what, e)));
-    r.body.on('aborted', () => reject(failure('Truncated', `${what}: connection closed mid-body`, ExitCode.tool, true)));
+    r.body.on('end', () =>
+      settle(() => {
+        if (Number.isFinite(declared) && n !== declared) reject(failure('Truncated', `${what}: body ended after ${n} of ${declared} bytes`, ExitCode.tool, true));
+        else resolve(Buffer.concat(chunks));
+      }),
+    );
+    r.body.on('error', (e) => settle(() => reject(networkFailure(what, e))));
+    r.body.on('aborted', () => settle(() => reject(failure('Truncated', `${what}: connection closed mid-body`, ExitCode.tool, true))));
   });
 
 const sameOrigin = (a: URL, b: URL): boolean => a.protocol === b.protocol && a.host === b.host;

@@ -170,7 +170,9 @@ export class Session {
   async expect(req: SessionRequest, ok: readonly number[], what: string): Promise<HttpResponse> {
     const res = await this.request(req, what);
     if (ok.includes(res.status)) return res;
-    throw await statusFailure(res, what);
+    const f = await statusFailure(res, what);
+    // request() has retried already: what is left is final
+    throw f.retryable ? failure(f._tag, `${f.message} (after ${this.options.policy.attempts} attempts)`, f.exitCode) : f;
   }
 
   get policy(): RetryPolicy {

@@ -185,7 +185,13 @@ export type Fault =
   /** send this many body bytes and end the response early, as if the body were shorter */
   | { readonly kind: 'truncate'; readonly after: number }
   /** flip the byte at this offset of the body */
-  | { readonly kind: 'flip'; readonly at: number };
+  | { readonly kind: 'flip'; readonly at: number }
+  /** send this many body bytes, then nothing more, holding the connection open */
+  | { readonly kind: 'stall'; readonly after: number }
+  /** answer 200 with this body instead of the registry's (with or without a Content-Length) */
+  | { readonly kind: 'replace'; readonly body: Buffer; readonly contentType: string; readonly chunked?: boolean }
+  /** answer 307 to this base URL + the request's path (blob storage elsewhere) */
+  | { readonly kind: 'redirect'; readonly to: string };
 
 export interface FaultRule {
   /** which requests: a substring of "METHOD /path" */
@@ -214,6 +220,19 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
     const rule = rules.find((r) => line.includes(r.match) && (r.times ?? 1) > 0);
     if (rule) rule.times = (rule.times ?? 1) - 1;
     const fault = rule?.fault;
+    if (fault?.kind === 'replace') {
+      req.resume();
+      res.writeHead(200, { 'content-type': fault.contentType, ...(fault.chunked ? {} : { 'content-length': String(fault.body.length) }) });
+      if (fault.chunked) for (let i = 0; i < fault.body.length; i += 65536) res.write(fault.body.subarray(i, i + 65536));
+      else res.write(fault.body);
+      res.end();
+      return;
+    }
+    if (fault?.kind === 'redirect') {
+      req.resume();
+      res.writeHead(307, { location: `${fault.to}${req.url}` }).end();
+      return;
+    }
     if (fault?.kind === 'status') {
       req.resume();
       res.writeHead(fault.status, { 'content-type': 'application/json', ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}) });
@@ -246,6 +265,10 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
           return;
         }
         if (start < fault.after) res.write(chunk.subarray(0, fault.after - start));
+        if (fault.kind === 'stall') {
+          upRes.pause();
+          return;
+        }
         upRes.destroy();
         if (fault.kind === 'reset') res.socket?.destroy();
         else res.end();
@@ -374,7 +397,7 @@ export class OciLayout {
 
 /** skopeo copy with TLS off for loopback; `args` are extra flags such as --all. */
 export const skopeoCopy = (src: string, dst: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): void => {
-  execFileSync('skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', ...args, src, dst], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  execFileSync('skopeo', ['copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...args, src, dst], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
 };
 
 /** The digest of the manifest skopeo reads from `ref` (its raw bytes, hashed here). */
@@ -384,3 +407,20 @@ export const skopeoDigest = (ref: string, env: NodeJS.ProcessEnv = {}): string =
 /** skopeo's raw manifest of `ref`, parsed. */
 export const skopeoRaw = (ref: string, env: NodeJS.ProcessEnv = {}): any =>
   JSON.parse(execFileSync('skopeo', ['inspect', '--tls-verify=false', '--raw', ref], { env: { ...process.env, ...env } }).toString());
+
+/** Uploads raw blobs and a raw manifest with plain HTTP, for documents skopeo would refuse to write. */
+export const putRaw = async (host: string, repo: string, blobs: readonly Buffer[], manifest: string | Buffer, tag: string, mediaType = 'application/vnd.oci.image.manifest.v1+json'): Promise<string> => {
+  for (const b of blobs) {
+    const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    if (start.status !== 202) throw new Error(`POST upload: ${start.status}`);
+    const loc = new URL(start.headers.get('location') ?? '', `http://${host}`);
+    loc.searchParams.set('digest', sha256(b));
+    const put = await fetch(loc, { method: 'PUT', body: b, headers: { 'content-type': 'application/octet-stream' } });
+    if (put.status !== 201) throw new Error(`PUT blob: ${put.status} ${await put.text()}`);
+  }
+  const m = await fetch(`http://${host}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': mediaType } });
+  if (m.status !== 201) throw new Error(`PUT manifest: ${m.status} ${await m.text()}`);
+  return sha256(manifest);
+};
+
+export { sha256 };
