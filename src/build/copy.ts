@@ -1,0 +1,179 @@
+// Copy: the plan of a COPY (or a local ADD without extraction) as layer entries, made purely from
+// the source's index (a context or a stage's files) and the destination image's tree. Docker's
+// rules: sources are relative to the context root and may hold Go-style wildcards; a directory
+// copies its contents; several sources or a destination ending in "/" (or an existing directory)
+// make the destination a directory; files are owned by 0:0 unless --chown, keep their mode unless
+// --chmod; missing parents of the destination are created.
+import { Readable } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
+import type { BuildContext, ContextEntry } from './context.js';
+import { baseOf, cleanPath, parentOf } from './context.js';
+import type { LayerEntry } from './layer-pack.js';
+import { isDirectoryIn, resolveInTree, type Owner, type Tree } from './tree.js';
+
+export interface CopyRequest {
+  readonly sources: readonly string[];
+  /** as written (its trailing slash matters) */
+  readonly dest: string;
+  /** the stage's WORKDIR */
+  readonly workdir: string;
+  readonly owner?: Owner;
+  readonly chmod?: number;
+  /** heredoc sources by name: COPY <<EOF /x */
+  readonly inline?: ReadonlyMap<string, string>;
+  /** ADD of an archive: entries keep the archive's owners (unless --chown) */
+  readonly keepOwners?: boolean;
+}
+
+export interface CopyPlan {
+  readonly entries: readonly LayerEntry[];
+  /** what the cache key hashes: each output path with its source digest and metadata */
+  readonly fingerprint: string;
+}
+
+const hasMagic = (s: string): boolean => /[*?[]/.test(s);
+
+/** A Go filepath.Match pattern as a regular expression over one path component at a time. */
+export const globToRegExp = (pattern: string): RegExp => {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 2);
+      if (end === -1) re += '\\[';
+      else {
+        let cls = pattern.slice(i + 1, end);
+        if (cls.startsWith('^') || cls.startsWith('!')) cls = `^${cls.slice(1)}`;
+        re += `[${cls.replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else if (c === '\\' && i + 1 < pattern.length) re += `\\${pattern[++i]}`;
+    else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+};
+
+/** The context entries a source names: one path, or every match of a wildcard. */
+export const matchSources = (ctx: BuildContext, source: string): E.Either<string, readonly ContextEntry[]> => {
+  const clean = cleanPath(source);
+  if (clean === undefined) return E.left(`source ${JSON.stringify(source)} is outside the build context`);
+  if (!hasMagic(clean)) {
+    const e = ctx.entries.get(clean);
+    return e ? E.right([e]) : E.left(`"/${clean}": not found`);
+  }
+  const parts = clean.split('/');
+  let current: string[] = [''];
+  for (const part of parts) {
+    const next: string[] = [];
+    for (const dir of current) {
+      if (!hasMagic(part)) {
+        const p = dir === '' ? part : `${dir}/${part}`;
+        if (ctx.entries.has(p)) next.push(p);
+        continue;
+      }
+      const re = globToRegExp(part);
+      for (const child of ctx.children.get(dir) ?? []) if (re.test(baseOf(child))) next.push(child);
+    }
+    current = next;
+  }
+  if (current.length === 0) return E.left(`no source files were specified (nothing matches ${JSON.stringify(source)})`);
+  return E.right(current.map((p) => ctx.entries.get(p)!));
+};
+
+const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
+
+/** Plans the entries a COPY writes; an error string names what is wrong. */
+export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Either<string, CopyPlan> => {
+  const absDest = req.dest.startsWith('/') ? req.dest : `${req.workdir.replace(/\/$/, '')}/${req.dest}`;
+  const destClean = cleanPath(absDest) ?? '';
+  const matched: ContextEntry[] = [];
+  const inline: { name: string; content: string }[] = [];
+  for (const s of req.sources) {
+    const name = s.startsWith('<<') ? s.replace(/^<<-?["']?/, '').replace(/["']$/, '') : undefined;
+    if (name !== undefined && req.inline?.has(name)) {
+      inline.push({ name, content: req.inline.get(name)! });
+      continue;
+    }
+    const m = matchSources(ctx, s);
+    if (E.isLeft(m)) return m;
+    matched.push(...m.right);
+  }
+  const count = matched.length + inline.length;
+  const destIsDir =
+    req.dest.endsWith('/') || req.dest.endsWith('/.') || req.dest === '.' || destClean === '' || isDirectoryIn(tree, destClean) ||
+    req.sources.length > 1 || req.sources.some(hasMagic) && count > 1;
+  if (count > 1 && !destIsDir && req.sources.length > 1) {
+    return E.left('when using COPY with more than one source file, the destination must be a directory and end with a /');
+  }
+  // where the destination really is once symlinks in the image are followed
+  const destPath = resolveInTree(tree, destClean);
+  const owner = req.owner ?? { uid: 0, gid: 0 };
+  const out: LayerEntry[] = [];
+  const seenDirs = new Set<string>();
+  const ensureParents = (path: string) => {
+    const chain: string[] = [];
+    for (let p = parentOf(path); p !== ''; p = parentOf(p)) chain.unshift(p);
+    for (const dir of chain) {
+      if (seenDirs.has(dir)) continue;
+      seenDirs.add(dir);
+      if (tree.get(resolveInTree(tree, dir))?.type === 'directory') continue;
+      out.push({ path: dir, type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: 0 });
+    }
+  };
+  const fingerprint: unknown[] = [];
+  const emit = (e: ContextEntry, target: string) => {
+    const mode = req.chmod ?? e.mode;
+    const who = req.keepOwners ? { uid: e.uid, gid: e.gid } : owner;
+    if (e.type === 'directory') {
+      if (target !== '' && !seenDirs.has(target)) {
+        seenDirs.add(target);
+        const existing = tree.get(target);
+        if (existing?.type === 'directory' && req.chmod === undefined && req.owner === undefined) {
+          // an existing directory keeps its metadata unless the COPY says otherwise
+        } else out.push({ path: target, type: 'directory', mode, uid: who.uid, gid: who.gid, mtime: e.mtime });
+      }
+      fingerprint.push([target, 'd', mode]);
+      return;
+    }
+    if (e.type === 'symlink') {
+      out.push({ path: target, type: 'symlink', mode: 0o777, uid: who.uid, gid: who.gid, mtime: e.mtime, linkname: e.linkname ?? '' });
+      fingerprint.push([target, 'l', e.linkname]);
+      return;
+    }
+    out.push({ path: target, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: e.mtime, size: e.size, open: () => ctx.open(e) });
+    fingerprint.push([target, 'f', mode, e.sha256]);
+  };
+  const walk = (dir: ContextEntry, target: string) => {
+    for (const child of ctx.children.get(dir.path) ?? []) {
+      const e = ctx.entries.get(child)!;
+      const t = join(target, baseOf(child));
+      emit(e, t);
+      if (e.type === 'directory') walk(e, t);
+    }
+  };
+  for (const e of matched) {
+    if (e.type === 'directory') {
+      ensureParents(join(destPath, 'x'));
+      if (destPath !== '') emit(e, destPath);
+      walk(e, destPath);
+    } else {
+      const target = destIsDir ? join(destPath, baseOf(e.path)) : destPath;
+      if (target === '') return E.left('cannot copy a file over the root directory');
+      ensureParents(target);
+      emit(e, target);
+    }
+  }
+  for (const h of inline) {
+    const target = destIsDir ? join(destPath, h.name) : destPath;
+    ensureParents(target);
+    const bytes = Buffer.from(h.content);
+    const mode = req.chmod ?? 0o644;
+    out.push({ path: target, type: 'file', mode, uid: owner.uid, gid: owner.gid, mtime: 0, size: bytes.length, open: () => bufferStream(bytes) });
+    fingerprint.push([target, 'h', mode, h.content]);
+  }
+  return E.right({ entries: out, fingerprint: JSON.stringify({ owner, fingerprint, parents: out.filter((o) => o.type === 'directory').map((o) => o.path) }) });
+};
+
+const bufferStream = (b: Buffer): Readable => Readable.from([b]);

@@ -1,0 +1,81 @@
+// LayerPack: a list of planned layer entries (header plus, for files, a way to open the bytes)
+// packed as one tar stream and written as a layer blob in the same pass (store/layer-writer.ts).
+// Used by COPY/ADD (bytes from the context) and RUN (bytes from the container's upper dir).
+// With SOURCE_DATE_EPOCH, mtimes later than the epoch are clamped to it, as BuildKit does.
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import type { Failure } from '../failure.js';
+import { writeLayer, type LayerCompression, type WrittenLayer } from '../store/layer-writer.js';
+import type { StorePaths } from '../store/layout.js';
+
+export interface LayerEntry {
+  /** relative path inside the image, no leading slash */
+  readonly path: string;
+  readonly type: 'file' | 'directory' | 'symlink' | 'link' | 'character-device' | 'block-device' | 'fifo';
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** seconds */
+  readonly mtime: number;
+  readonly size?: number;
+  readonly linkname?: string;
+  readonly devmajor?: number;
+  readonly devminor?: number;
+  readonly open?: () => Readable;
+}
+
+/** A whiteout: the lower file `path` is deleted by this layer. */
+export const whiteout = (path: string, mtime: number): LayerEntry => {
+  const at = path.lastIndexOf('/');
+  const name = at === -1 ? `.wh.${path}` : `${path.slice(0, at)}/.wh.${path.slice(at + 1)}`;
+  return { path: name, type: 'file', mode: 0, uid: 0, gid: 0, mtime, size: 0 };
+};
+
+/** The marker that makes directory `path` opaque: nothing below it in lower layers shows. */
+export const opaque = (path: string, mtime: number): LayerEntry => ({ path: `${path}/.wh..wh..opq`, type: 'file', mode: 0, uid: 0, gid: 0, mtime, size: 0 });
+
+export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Readable => {
+  const pack = tar.pack();
+  void (async () => {
+    try {
+      for (const e of entries) {
+        const mtime = epoch !== undefined && e.mtime > epoch ? epoch : e.mtime;
+        const name = e.type === 'directory' ? `${e.path}/` : e.path;
+        const header: Partial<tar.Header> & { name: string } = {
+          name,
+          type: e.type,
+          mode: e.mode,
+          uid: e.uid,
+          gid: e.gid,
+          uname: '',
+          gname: '',
+          mtime: new Date(mtime * 1000),
+          ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+          ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
+          ...(e.type === 'file' ? { size: e.open ? (e.size ?? 0) : 0 } : {}),
+        };
+        if (e.type === 'file' && e.open && (e.size ?? 0) > 0) {
+          const source = e.open();
+          await new Promise<void>((res, rej) => {
+            const sink = pack.entry(header, (err?: Error | null) => (err ? rej(err) : res()));
+            pipeline(source, sink as unknown as NodeJS.WritableStream).catch(rej);
+          });
+        } else {
+          // a file entry without a body would wait for one: give empty files an empty buffer
+          await new Promise<void>((res, rej) =>
+            e.type === 'file' ? pack.entry(header, Buffer.alloc(0), (err?: Error | null) => (err ? rej(err) : res())) : pack.entry(header, (err?: Error | null) => (err ? rej(err) : res())),
+          );
+        }
+      }
+      pack.finalize();
+    } catch (e) {
+      pack.destroy(e as Error);
+    }
+  })();
+  return pack as unknown as Readable;
+};
+
+export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: LayerCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> =>
+  writeLayer(p, packEntries(entries, epoch), compression);

@@ -1,0 +1,72 @@
+// COPY and ADD: plan the entries (copy.ts) from the context or a --from source, key the step by
+// the planned paths and their content digests, and write the layer straight from the source's
+// bytes. ADD also fetches http(s) URLs (with --checksum) and unpacks local archives (add.ts).
+import * as E from 'fp-ts/lib/Either.js';
+import type { Failure } from '../failure.js';
+import type { HistoryEntry } from '../oci/config.js';
+import type { StepEnv } from './builder.js';
+import { cacheKey } from './cache.js';
+import { stepFailure } from './config-effect.js';
+import { planCopy, type CopyPlan } from './copy.js';
+import type { Add, Copy } from './dockerfile/ast.js';
+import { addSources } from './add.js';
+import { stateId, withLayer, type BuildState } from './state.js';
+import { resolveOwner, treeOf, type Owner } from './tree.js';
+
+const parseChmod = (text: string): number | undefined => (/^[0-7]{3,4}$/.test(text) ? parseInt(text, 8) : undefined);
+
+export const copyInstruction = async (env: StepEnv, state: BuildState, i: Copy | Add, label: string, entry: HistoryEntry): Promise<E.Either<Failure, BuildState>> => {
+  const file = env.req.file;
+  if (i.parents) return E.left(stepFailure(file, i, '--parents is not supported by tsd', 'Unsupported'));
+  if (i.exclude.length > 0) return E.left(stepFailure(file, i, '--exclude is not supported by tsd', 'Unsupported'));
+  if (i.keyword === 'ADD' && i.keepGitDir !== undefined) return E.left(stepFailure(file, i, '--keep-git-dir (git sources) is not supported by tsd', 'Unsupported'));
+  const n = env.progress.start(label);
+  const fail = (why: string): E.Either<Failure, BuildState> => {
+    env.progress.error(n, why);
+    return E.left(stepFailure(file, i, why));
+  };
+  const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
+  if (E.isLeft(tree)) return tree;
+  let owner: Owner | undefined;
+  if (i.chown !== undefined && i.chown !== '') {
+    const o = resolveOwner(tree.right, i.chown);
+    if (E.isLeft(o)) return fail(o.left);
+    owner = o.right;
+  }
+  let chmod: number | undefined;
+  if (i.chmod !== undefined) {
+    chmod = parseChmod(i.chmod);
+    if (chmod === undefined) return fail(`--chmod=${i.chmod}: only octal modes are supported`);
+  }
+  const files = await env.filesOf(i.from);
+  if (E.isLeft(files)) {
+    env.progress.error(n, files.left.message);
+    return E.left(stepFailure(file, i, files.left.message));
+  }
+  const inline = new Map(i.heredocs.map((h) => [h.name, h.content]));
+  const workdir = state.config.WorkingDir ?? '/';
+  let plan: E.Either<string, CopyPlan>;
+  let cleanup: (() => Promise<void>) | undefined;
+  if (i.keyword === 'ADD' && i.from === undefined) {
+    const added = await addSources(env, tree.right, { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline }, i.checksum);
+    if (E.isLeft(added)) return fail(added.left);
+    plan = E.right(added.right.plan);
+    cleanup = added.right.cleanup;
+  } else {
+    if (i.keyword === 'COPY' || i.from !== undefined) {
+      const url = i.sources.find((s) => /^https?:\/\//.test(s));
+      if (url && i.keyword === 'COPY') return fail(`source can't be a URL for COPY: ${url}`);
+    }
+    plan = planCopy(files.right, tree.right, { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline });
+  }
+  if (E.isLeft(plan)) return fail(plan.left);
+  const copyPlan = plan.right;
+  const key = cacheKey([stateId(state), i.keyword, i.from ?? '', copyPlan.fingerprint, i.link]);
+  const layer = await env.fileStep(key, label, n, async () => E.right({ entries: copyPlan.entries }));
+  await cleanup?.();
+  if (E.isLeft(layer)) {
+    env.progress.error(n, layer.left.message);
+    return layer;
+  }
+  return E.right(withLayer(state, layer.right, entry));
+};
