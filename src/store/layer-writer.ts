@@ -23,6 +23,8 @@ export const writeLayer = (p: StorePaths, tar: Readable, compression: LayerCompr
   const diff = new DigestingStream();
   const body = compression === 'gzip' ? tar.pipe(diff).pipe(createGzip({ level: 6 })) : tar.pipe(diff);
   tar.on('error', (e) => body.destroy(e));
+  // ingest attaches its pipeline after an await; an early error must wait for it, not crash
+  body.on('error', () => undefined);
   return pipe(
     ingest(p, body, {}, 'layer'),
     TE.map(({ digest, size }) => ({
