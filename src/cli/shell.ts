@@ -78,3 +78,26 @@ export const runShell = async (tool: string, cmd: Runner<any, Nested>, argv: str
     return flushAndExit(ExitCode.tool);
   }
 };
+
+/**
+ * For a binary whose grammar cmd-ts cannot express (tsd-run: options stop at the image, verbs
+ * and images share the first word): the same one-line failure rendering and exit as runShell.
+ */
+export const runMain = async (tool: string, main: () => Promise<CommandResult>): Promise<void> => {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  });
+  try {
+    const result = await main();
+    if (E.isLeft(result)) {
+      process.stderr.write(renderFailure(tool, result.left));
+      return flushAndExit(result.left.exitCode);
+    }
+    return flushAndExit(result.right);
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`${tool}: internal error: ${text.split('\n')[0]}\n`);
+    if (process.env.TSD_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    return flushAndExit(ExitCode.tool);
+  }
+};

@@ -41,6 +41,10 @@ export interface RunOnceInput {
   readonly stdinStream?: Readable;
   readonly stdoutStream?: Writable;
   readonly stderrStream?: Writable;
+  /** the container's memory cgroup dir: read its OOM-kill count before the runtime deletes it */
+  readonly memoryCgroup?: string;
+  /** start the runtime in its own process group, so a terminal's ^C reaches only us (we forward) */
+  readonly ownProcessGroup?: boolean;
 }
 
 export interface Exit {
@@ -48,7 +52,19 @@ export interface Exit {
   readonly exitCode: number;
   readonly stdout?: Buffer;
   readonly stderr?: Buffer;
+  /** the kernel's OOM killer killed a process of the container */
+  readonly oomKilled?: boolean;
 }
+
+/** True when the cgroup counted an OOM kill (v1 memory.oom_control, v2 memory.events). */
+export const oomKilledIn = async (dir: string): Promise<boolean> => {
+  for (const file of ['memory.oom_control', 'memory.events']) {
+    const text = await readFile(join(dir, file), 'utf8').catch(() => '');
+    const m = /^oom_kill (\d+)$/m.exec(text);
+    if (m) return Number(m[1]) > 0;
+  }
+  return false;
+};
 
 /** Writes config.json into a bundle directory. */
 export const writeSpec = (bundle: string, spec: RuntimeSpec): TE.TaskEither<Failure, void> =>
@@ -89,8 +105,9 @@ export const runOnce = (input: RunOnceInput): TE.TaskEither<Failure, Exit> => as
   const rt = input.runtime ?? defaultRuntime;
   const log = join(input.bundle, 'runtime.log');
   const stdio = input.stdio ?? { mode: 'inherit' };
-  const args = runtimeArgs(rt, ['--log', log, '--log-format', 'json', 'run', '--bundle', input.bundle, input.id]);
-  const child = spawn(rt.binary, args, { stdio: stdioOf(stdio) });
+  const keep = input.memoryCgroup !== undefined;
+  const args = runtimeArgs(rt, ['--log', log, '--log-format', 'json', 'run', ...(keep ? ['--keep'] : []), '--bundle', input.bundle, input.id]);
+  const child = spawn(rt.binary, args, { stdio: stdioOf(stdio), detached: input.ownProcessGroup ?? false });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   if (stdio.mode === 'capture') {
@@ -114,11 +131,12 @@ export const runOnce = (input: RunOnceInput): TE.TaskEither<Failure, Exit> => as
   const logText = await readFile(log, 'utf8').catch(() => '');
   await rm(log, { force: true });
   const errors = runtimeLogErrors(logText);
-  if (result.signal !== null || errors.length > 0) {
+  const oomKilled = keep ? await oomKilledIn(input.memoryCgroup as string) : false;
+  if (keep || result.signal !== null || errors.length > 0) {
     // the runtime itself died or failed: make sure nothing is left behind
     await new Promise((done) => spawn(rt.binary, runtimeArgs(rt, ['delete', '--force', input.id]), { stdio: 'ignore' }).on('close', done).on('error', done));
   }
   if (errors.length > 0 && result.code !== 0) return { _tag: 'Left', left: classifyRuntimeError(errors[0] ?? '') };
   const exitCode = result.code ?? 128 + 9;
-  return { _tag: 'Right', right: { exitCode, ...(stdio.mode === 'capture' ? { stdout: Buffer.concat(out), stderr: Buffer.concat(err) } : {}) } };
+  return { _tag: 'Right', right: { exitCode, ...(keep ? { oomKilled } : {}), ...(stdio.mode === 'capture' ? { stdout: Buffer.concat(out), stderr: Buffer.concat(err) } : {}) } };
 };

@@ -1,0 +1,268 @@
+// Create: the effects that turn run options and an image into a container on disk, ready to
+// start. Snapshots (shared, unpacked once) are stacked under the container's own upper dir by an
+// overlay mount; nothing of the image is copied. The planning is runtimeSpec (pure); this file
+// gathers its inputs (user IDs from the image's files, host limits, volume dirs) and writes.
+import { promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import * as TE from 'fp-ts/lib/TaskEither.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+import type { ResolvedImage } from '../store/image.js';
+import type { StorePaths } from '../store/layout.js';
+import { withLock } from '../store/lock.js';
+import { chainIds } from '../snapshot/chain-id.js';
+import { ensureSnapshots } from '../snapshot/snapshot.js';
+import { mountOverlay, unmount } from '../snapshot/overlay.js';
+import { files, listRecords, nameFor, newId, writeAtomic, writeState, type ContainerRecord } from './container.js';
+import { lookupCommand, mkdirInRoot, readInRoot } from './in-root.js';
+import { ociMount } from './mounts.js';
+import type { RunOptions } from './options.js';
+import { RunExit } from './runtime.js';
+import { commandLine, runtimeSpec, type RuntimeSpec } from './spec.js';
+import { parseGroup, parsePasswd, resolveUser } from './user.js';
+import { healthOf } from './health.js';
+import { DEFAULT_PATH } from './defaults.js';
+import type { LinuxSeccomp } from './seccomp.js';
+
+/** --security-opt seccomp=PROFILE.json: a profile in the OCI (runtime-spec) shape. */
+const loadSeccomp = async (file: string): Promise<E.Either<Failure, LinuxSeccomp>> => {
+  try {
+    const u = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LinuxSeccomp>;
+    if (typeof u !== 'object' || u === null || typeof u.defaultAction !== 'string' || !Array.isArray(u.syscalls)) {
+      return E.left(failure('InvalidSeccomp', `--security-opt seccomp=${file}: not a seccomp profile (defaultAction and syscalls are required)`, ExitCode.tool));
+    }
+    return E.right(u as LinuxSeccomp);
+  } catch (e) {
+    return E.left(e instanceof SyntaxError ? failure('InvalidSeccomp', `--security-opt seccomp=${file}: not valid JSON`, ExitCode.tool) : fromError(`--security-opt seccomp=${file}`)(e));
+  }
+};
+
+export interface Created {
+  readonly record: ContainerRecord;
+  readonly spec: RuntimeSpec;
+}
+
+/** The host's hard RLIMIT_NOFILE (runc refuses to raise a limit above it). */
+export const hostNofile = (): number => {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const hard = line?.trim().split(/\s+/)[4];
+    return hard === undefined || hard === 'unlimited' ? 1048576 : Number(hard);
+  } catch {
+    return 1048576;
+  }
+};
+
+export const cgroupsPathOf = (id: string): string => `/tsd/${id}`;
+
+/** Where the kernel counts OOM kills of a container's cgroup (v1 memory.oom_control, v2 memory.events). */
+export const memoryEventsDir = (id: string): string => {
+  const v1 = '/sys/fs/cgroup/memory';
+  try {
+    readFileSync(join(v1, 'memory.limit_in_bytes'));
+    return join(v1, cgroupsPathOf(id));
+  } catch {
+    return join('/sys/fs/cgroup', cgroupsPathOf(id));
+  }
+};
+
+const hostsFile = (hostname: string, network: string): string => {
+  if (network === 'host') {
+    try {
+      return readFileSync('/etc/hosts', 'utf8');
+    } catch {
+      /* fall through */
+    }
+  }
+  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`;
+};
+
+const resolvConf = (): string => {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+const uniqueName = async (p: StorePaths, wanted: string | undefined, id: string): Promise<E.Either<Failure, string>> => {
+  const taken = new Map((await listRecords(p)).map((r) => [r.name, r.id] as const));
+  if (wanted === undefined) return E.right(nameFor(id));
+  const other = taken.get(wanted);
+  if (other !== undefined) return E.left(failure('NameInUse', `the container name "${wanted}" is already in use by container ${other.slice(0, 12)}; remove it or choose another name`, ExitCode.user));
+  return E.right(wanted);
+};
+
+const envFromFiles = async (paths: readonly string[]): Promise<E.Either<Failure, string[]>> => {
+  const out: string[] = [];
+  for (const f of paths) {
+    try {
+      out.push(...(await fs.readFile(f, 'utf8')).split('\n'));
+    } catch (e) {
+      return E.left(fromError(`--env-file ${f}`)(e));
+    }
+  }
+  return E.right(out);
+};
+
+const commandFailure = (what: string, lookup: Awaited<ReturnType<typeof lookupCommand>>): Failure | undefined =>
+  lookup._tag === 'NotFound'
+    ? failure('CommandNotFound', `exec ${what}: ${what.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`, RunExit.notFound as unknown as ExitCode)
+    : lookup._tag === 'NotExecutable'
+      ? failure('CannotInvoke', `exec ${what}: ${lookup.why}`, RunExit.cannotInvoke as unknown as ExitCode)
+      : undefined;
+
+/**
+ * Creates a container: record, root file system mounted, bundle written. On failure everything
+ * made so far is undone. `env` is tsd-run's own environment (for `-e KEY`).
+ */
+export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: string, o: RunOptions, env: NodeJS.ProcessEnv, tiniPath: string): TE.TaskEither<Failure, Created> => async () => {
+  const id = newId();
+  const f = files(p, id);
+  let mounted = false;
+  const undo = async () => {
+    if (mounted) await unmount(f.rootfs, { lazy: true })();
+    await fs.rm(f.dir, { recursive: true, force: true }).catch(() => undefined);
+  };
+  try {
+    const lowers = await ensureSnapshots(p, img)();
+    if (E.isLeft(lowers)) return lowers;
+    const envLines = await envFromFiles(o.envFiles);
+    if (E.isLeft(envLines)) return envLines;
+    // reserve the name and the directory together, so two `--name x` cannot both win
+    const reserved = await withLock(join(p.locks, 'containers.lock'))(async () => {
+      const name = await uniqueName(p, o.name, id);
+      if (E.isLeft(name)) return name;
+      await fs.mkdir(f.bundle, { recursive: true });
+      await fs.writeFile(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true }));
+      return E.right(name.right);
+    })();
+    if (E.isLeft(reserved)) return reserved;
+    const name = reserved.right;
+    await Promise.all([fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
+    const m = await mountOverlay({ lowerdirs: lowers.right, upperdir: f.upper, workdir: f.work, target: f.rootfs })();
+    if (E.isLeft(m)) {
+      await undo();
+      return m;
+    }
+    mounted = true;
+    const fail = async (x: Failure) => {
+      await undo();
+      return E.left(x);
+    };
+    const image = img.config.config ?? {};
+    const [passwd, group] = await Promise.all([readInRoot(f.rootfs, '/etc/passwd'), readInRoot(f.rootfs, '/etc/group')]);
+    const user = resolveUser(o.user ?? image.User ?? '', parsePasswd(passwd ?? ''), parseGroup(group ?? ''), o.groupAdd);
+    if (E.isLeft(user)) return fail(user.left);
+    const hostname = o.hostname ?? id.slice(0, 12);
+    const mounts = [];
+    for (const req of o.mounts) {
+      if (req.kind === 'volume') {
+        const dir = join(p.volumes, req.name ?? newId(), '_data');
+        await fs.mkdir(dir, { recursive: true });
+        mounts.push(ociMount(req, dir));
+      } else if (req.kind === 'bind') {
+        const st = await fs.stat(req.source).catch(() => undefined);
+        if (!st) {
+          if (!req.createSource) return fail(failure('InvalidMount', `--mount: bind source path does not exist: ${req.source}`, ExitCode.tool));
+          await fs.mkdir(req.source, { recursive: true });
+        }
+        mounts.push(ociMount(req));
+      } else mounts.push(ociMount(req));
+    }
+    let seccomp: RuntimeSpec['linux']['seccomp'] | 'default' | 'unconfined' = 'default';
+    if (o.seccomp === 'unconfined' || o.seccomp === 'default') seccomp = o.seccomp;
+    else {
+      const loaded = await loadSeccomp(o.seccomp);
+      if (E.isLeft(loaded)) return fail(loaded.left);
+      seccomp = loaded.right;
+    }
+    const envList = [...(envLines.right.filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))), ...o.env].flatMap((kv) => {
+      const t = kv.trim();
+      if (t.includes('=')) return [t];
+      const val = env[t];
+      return val === undefined ? [] : [`${t}=${val}`];
+    });
+    await Promise.all([
+      fs.writeFile(f.hosts, hostsFile(hostname, o.network)),
+      fs.writeFile(f.hostname, `${hostname}\n`),
+      fs.writeFile(f.resolvConf, resolvConf()),
+    ]);
+    const spec = runtimeSpec({
+      image,
+      ...(o.cmd !== undefined ? { cmd: o.cmd } : {}),
+      ...(o.entrypoint !== undefined ? { entrypoint: o.entrypoint } : {}),
+      env: envList,
+      ...(o.workdir !== undefined ? { cwd: o.workdir } : {}),
+      user: user.right,
+      hostname,
+      rootfs: f.rootfs,
+      readonly: o.readOnly,
+      mounts,
+      network: o.network,
+      capAdd: o.capAdd,
+      capDrop: o.capDrop,
+      noNewPrivileges: o.noNewPrivileges,
+      seccomp,
+      limits: o.limits,
+      host: { nofile: hostNofile() },
+      terminal: o.tty && !o.detach,
+      ...(o.init ? { init: tiniPath } : {}),
+      cgroupsPath: cgroupsPathOf(id),
+      etc: { hosts: f.hosts, hostname: f.hostname, resolvConf: f.resolvConf },
+    });
+    if (E.isLeft(spec)) return fail(spec.left);
+    const s = spec.right;
+    await mkdirInRoot(f.rootfs, s.process.cwd, s.process.user.uid, s.process.user.gid);
+    // Docker reports a missing or unrunnable command before anything starts: 127 and 126
+    const command = commandLine(image, o.entrypoint, o.cmd);
+    const pathEnv = (s.process.env.find((kv) => kv.startsWith('PATH=')) ?? `PATH=${DEFAULT_PATH}`).slice(5);
+    const first = command[0] as string;
+    const bad = commandFailure(first, await lookupCommand(f.rootfs, first, pathEnv, s.process.cwd));
+    if (bad && !mounts.some((mm) => first.startsWith(`${mm.destination}/`))) return fail(bad);
+    const health = healthOf(image.Healthcheck, o.health);
+    const record: ContainerRecord = {
+      v: 1,
+      id,
+      name,
+      created: new Date().toISOString(),
+      image: imageName,
+      imageDigest: img.entry.digest,
+      imageId: img.configDigest,
+      chainIds: img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [],
+      command,
+      restart: o.restart,
+      stopSignal: o.stopSignal ?? image.StopSignal ?? 'SIGTERM',
+      stopTimeout: o.stopTimeout ?? 10,
+      labels: { ...(image.Labels ?? {}), ...o.labels },
+      network: o.network,
+      ports: o.publish,
+      runtime: o.runtime,
+      autoRemove: o.rm,
+      detached: o.detach,
+      tty: o.tty,
+      ...(health !== undefined ? { health } : {}),
+      hostname,
+      readonly: o.readOnly,
+    };
+    await fs.writeFile(join(f.bundle, 'config.json'), JSON.stringify(s));
+    await fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`);
+    await fs.writeFile(f.snapshots, `${record.chainIds.join('\n')}\n`);
+    await writeState(p, id, { status: 'created' });
+    await writeAtomic(f.record, `${JSON.stringify(record)}\n`);
+    return E.right({ record, spec: s });
+  } catch (e) {
+    await undo();
+    return E.left(fromError(`create container ${id.slice(0, 12)}`)(e));
+  }
+};
+
+/** Mounts the root file system again (for `start` of a stopped container). */
+export const remountRootfs = (p: StorePaths, record: ContainerRecord, img: ResolvedImage): TE.TaskEither<Failure, void> => async () => {
+  const f = files(p, record.id);
+  const lowers = await ensureSnapshots(p, img)();
+  if (E.isLeft(lowers)) return lowers;
+  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  if (mountinfo.includes(` ${f.rootfs} `)) return E.right(undefined);
+  return mountOverlay({ lowerdirs: lowers.right, upperdir: f.upper, workdir: f.work, target: f.rootfs })();
+};
