@@ -14,3 +14,6 @@ export { readIndex, updateIndex } from './store/index-file.js';
 export { resolveImage, findEntry, tagDescriptor, addUntagged, removeEntries, loadManifest, loadConfig, type ResolvedImage } from './store/image.js';
 export { listImages } from './store/listing.js';
 export { withLock } from './store/lock.js';
+export { chainIds } from './snapshot/chain-id.js';
+export { ensureSnapshots, unpackLayer, snapshotDir, emptySnapshotDir, ensureEmptySnapshot, listSnapshots, removeSnapshot, removeStaleTemps, type Snapshot, type SnapshotInfo, type UnpackOptions } from './snapshot/snapshot.js';
+export { mountOverlay, unmount, planOverlayMount, type OverlaySpec, type MountPlan } from './snapshot/overlay.js';
