@@ -103,6 +103,8 @@ export const compilePattern = (pattern: string): PathMatcher | undefined => {
       type = 'regexp';
     } else re += ch;
   }
+  // runs of `**/` or `*` mean the same as one: collapsing them limits backtracking on deep paths
+  re = re.replace(/(?:\(\.\*\/\)\?){2,}/g, '(.*/)?').replace(/(?:\[\^\/\]\*){2,}/g, '[^/]*');
   // filepath.Match's syntax check: a pattern whose regexp does not compile is refused
   let compiled: RegExp;
   try {

@@ -5,7 +5,7 @@ import type { Failure } from '../../failure.js';
 import type { Command, Flag, Heredoc, Instruction, KeyValue, LineRange, Mount } from './ast.js';
 import { dockerfileError, type DockerfileTag } from './error.js';
 import type { LogicalLine } from './lines.js';
-import { heredocHeads, parseJsonArray, quotedWords, splitCommand, whitespaceWords } from './words.js';
+import { GO_SPACE, heredocHeads, parseJsonArray, quotedWords, splitCommand, whitespaceWords } from './words.js';
 import { parseMount } from './mount.js';
 
 type FlagKind = 'string' | 'bool' | 'list';
@@ -75,10 +75,9 @@ const pairs = (c: Ctx, keyword: string, rest: string): E.Either<Failure, KeyValu
   if (words.length === 0) return fail(c, 'DockerfileSyntax', `${keyword} requires at least one argument`);
   if (!words[0]!.includes('=')) {
     // the old form: KEY name value (the rest of the line is the value)
-    const parts = rest.split(/[\t\v\f\r ]+/);
-    if (parts.length < 2) return fail(c, 'DockerfileSyntax', `${keyword} must have two arguments`);
-    const m = /^(\S+)[\t\v\f\r ]+([\s\S]*)$/.exec(rest)!;
-    return E.right([{ key: m[1]!, value: m[2]! }]);
+    const m = /[\t\v\f\r ]+/.exec(rest);
+    if (!m) return fail(c, 'DockerfileSyntax', `${keyword} must have two arguments`);
+    return E.right([{ key: rest.slice(0, m.index), value: rest.slice(m.index + m[0].length) }]);
   }
   const out: KeyValue[] = [];
   for (const w of words) {
@@ -212,7 +211,8 @@ export const parseInstruction = (l: LogicalLine, file: string, escape: string, t
       return E.right({ keyword, ...base, instruction: withDocs });
     }
     case 'HEALTHCHECK': {
-      const m = /^(\S+)\s*([\s\S]*)$/.exec(rest);
+      // the type is the first word, the command the rest (Go's unicode.IsSpace splits them)
+      const m = new RegExp(`^((?:(?!${GO_SPACE.source})[\\s\\S])+)${GO_SPACE.source}*([\\s\\S]*)$`).exec(rest);
       if (!m) return atLeastOne();
       const type = m[1]!.toUpperCase();
       if (type === 'NONE') {

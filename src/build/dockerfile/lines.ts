@@ -6,6 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { Failure } from '../../failure.js';
 import type { Directive, Heredoc, Warning } from './ast.js';
 import { dockerfileError } from './error.js';
+import { GO_SPACE } from './words.js';
 
 /** A heredoc opener found on a line: its name and how its body is read. */
 export interface HeredocHead {
@@ -37,7 +38,7 @@ const continuation = (escape: string): RegExp => {
   return new RegExp(`([^${e}])${e}[ \\t]*$|^${e}[ \\t]*$`);
 };
 
-const trimLeft = (s: string): string => s.replace(/^\s+/, '');
+const trimLeft = (s: string): string => s.replace(new RegExp(`^${GO_SPACE.source}+`), '');
 const trimNewline = (s: string): string => s.replace(/[\r\n]+$/, '');
 const isComment = (s: string): boolean => trimLeft(s).startsWith('#');
 

@@ -3,7 +3,11 @@
 // and ARG, whitespace-split lists, and the JSON array test behind the exec form.
 import type { HeredocHead } from './lines.js';
 
-const isSpace = (c: string): boolean => /\s/.test(c);
+/** Go's unicode.IsSpace (JavaScript's \s also takes U+FEFF, Go does not). */
+export const GO_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+const isSpace = (c: string): boolean => GO_SPACE.test(c);
+/** strings.TrimSpace */
+export const trimSpace = (s: string): string => s.replace(new RegExp(`^${GO_SPACE.source}+|${GO_SPACE.source}+$`, 'g'), '');
 const WHITESPACE = /[\t\v\f\r ]+/;
 
 /** Splits on whitespace runs exactly as BuildKit's regexp does (empty text gives no words). */
@@ -11,11 +15,11 @@ export const whitespaceWords = (rest: string): string[] => (rest === '' ? [] : r
 
 /** The keyword, the raw flag words and the rest of an instruction line. */
 export const splitCommand = (line: string): { keyword: string; flags: string[]; rest: string } => {
-  const trimmed = line.trim();
-  const m = /^(\S+)(?:[\t\v\f\r ]+([\s\S]*))?$/.exec(trimmed);
-  if (!m) return { keyword: '', flags: [], rest: '' };
-  const { flags, rest } = m[2] === undefined ? { flags: [], rest: '' } : extractFlags(m[2]);
-  return { keyword: m[1]!, flags, rest: rest.trim() };
+  const trimmed = trimSpace(line);
+  const m = /[\t\v\f\r ]+/.exec(trimmed);
+  if (!m) return { keyword: trimmed, flags: [], rest: '' };
+  const { flags, rest } = extractFlags(trimmed.slice(m.index + m[0].length));
+  return { keyword: trimmed.slice(0, m.index), flags, rest: trimSpace(rest) };
 };
 
 /** Leading `--flag[=value]` words (quotes and backslashes removed); `--` alone ends them. */
@@ -112,7 +116,7 @@ export type JsonArray = { readonly ok: true; readonly args: string[] } | { reado
  * something other than strings is an error, anything that is not JSON falls back to shell form.
  */
 export const parseJsonArray = (rest: string): JsonArray => {
-  const text = rest.replace(/^\s+/, '');
+  const text = rest.replace(new RegExp(`^${GO_SPACE.source}+`), '');
   if (!text.startsWith('[')) return { ok: false, notStrings: false };
   const end = endOfJsonValue(text);
   if (end < 0) return { ok: false, notStrings: false };
