@@ -17,3 +17,8 @@ export { withLock } from './store/lock.js';
 export { chainIds } from './snapshot/chain-id.js';
 export { ensureSnapshots, unpackLayer, snapshotDir, emptySnapshotDir, ensureEmptySnapshot, listSnapshots, removeSnapshot, removeStaleTemps, type Snapshot, type SnapshotInfo, type UnpackOptions } from './snapshot/snapshot.js';
 export { mountOverlay, unmount, planOverlayMount, type OverlaySpec, type MountPlan } from './snapshot/overlay.js';
+export { parseDockerfile, planStages, expandStage, expandInstruction, printableDockerfile, copySource, platformArgs, PROXY_ARGS, type PlanOptions, type PrintOptions, type PrintedDockerfile } from './build/dockerfile/index.js';
+export type * as DockerfileAst from './build/dockerfile/ast.js';
+export { readIgnoreFile, compileIgnore, isExcluded, mayReinclude, type Pattern as IgnorePattern } from './ctx/ignore.js';
+export { walk as walkContext, type WalkEntry, type WalkOptions } from './ctx/walk.js';
+export { packContext, DIGEST_PAX_KEY, ROLE_PAX_KEY, type PackOptions } from './ctx/pack.js';
