@@ -1,0 +1,165 @@
+// tsd-run in the foreground with the real runc: what a user sees (stdout, one stderr line, exit code).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeDir, tempDir, tsd } from '../support/tsd.js';
+import { busyboxImage, REF } from './busybox.js';
+import { tempStore } from '../support/tsd.js';
+import type { StorePaths } from '../../src/store/layout.js';
+
+let p: StorePaths;
+let host: string;
+const run = (args: string[], input?: string) => tsd('run', args, { root: p.root, ...(input !== undefined ? { input } : {}) });
+const oneLine = (s: string) => s.trim().split('\n').length === 1 && !/\n\s+at /.test(s);
+
+test.before(async () => {
+  p = await tempStore();
+  host = tempDir('tsd-run-host-');
+  await busyboxImage(p);
+  await busyboxImage(p, 'docker.io/library/app:test', { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo default cmd'], Env: ['PATH=/bin', 'GREETING=image'], WorkingDir: '/srv/app', User: 'alice' });
+});
+
+test('exit codes: 0, the container\'s own, 125 for tsd, 126 cannot invoke, 127 not found', async () => {
+  const ok = await run(['--rm', 'bb:test', 'sh', '-c', 'echo out; echo err >&2']);
+  assert.is(ok.code, 0);
+  assert.is(ok.stdout, 'out\n');
+  assert.is(ok.stderr, 'err\n');
+  assert.is((await run(['--rm', 'bb:test', 'false'])).code, 1);
+  assert.is((await run(['--rm', 'bb:test', 'sh', '-c', 'exit 42'])).code, 42);
+  const missing = await run(['--rm', 'no/such:image', 'true']);
+  assert.is(missing.code, 125);
+  assert.ok(oneLine(missing.stderr) && /image no\/such:image: not in the store/.test(missing.stderr), missing.stderr);
+  const badFlag = await run(['--rm', '--memory', 'lots', 'bb:test', 'true']);
+  assert.is(badFlag.code, 125);
+  assert.match(badFlag.stderr, /--memory/);
+  const notFound = await run(['--rm', 'bb:test', 'nope']);
+  assert.is(notFound.code, 127);
+  assert.ok(oneLine(notFound.stderr), notFound.stderr);
+  assert.match(notFound.stderr, /nope: executable file not found/);
+  const cannot = await run(['--rm', 'bb:test', '/etc/passwd']);
+  assert.is(cannot.code, 126);
+  assert.match(cannot.stderr, /\/etc\/passwd: permission denied/);
+  assert.is((await run(['--rm', 'bb:test', '/www'])).code, 126);
+  // --rm left nothing behind
+  assert.is((await run(['ps', '-a', '-q'])).stdout, '');
+});
+
+test('ENTRYPOINT/CMD, Env, WorkingDir and User from the image; -e, --env-file, -w, -u, --entrypoint override', async () => {
+  const d = await run(['--rm', 'app:test']);
+  assert.is(d.stdout, 'default cmd\n');
+  const e = await run(['--rm', 'app:test', 'echo $GREETING $(pwd) $(id -un) $HOSTNAME']);
+  assert.match(e.stdout, /^image \/srv\/app alice [0-9a-f]{12}\n$/);
+  writeFileSync(join(host, 'env'), '# comment\nFROM_FILE=yes\nGREETING=file\n');
+  const o = await run(['--rm', '-e', 'GREETING=flag', '--env-file', join(host, 'env'), '-w', '/tmp/new/dir', '-u', 'bob', '--hostname', 'box', 'app:test', 'echo $GREETING $FROM_FILE $(pwd) $(id -un) $(hostname) $HOME']);
+  assert.is(o.stdout, 'flag yes /tmp/new/dir bob box /home/bob\n');
+  const ep = await run(['--rm', '--entrypoint', 'echo', 'app:test', 'a', 'b']);
+  assert.is(ep.stdout, 'a b\n');
+  const pass = await run(['--rm', '-e', 'FROM_HOST', 'bb:test', 'sh', '-c', 'echo ${FROM_HOST:-unset}'], undefined);
+  assert.is(pass.stdout, 'unset\n');
+});
+
+test('-u user[:group] with supplementary groups from /etc/group; numeric IDs; unknown names fail', async () => {
+  assert.is((await run(['--rm', '-u', 'alice', 'bb:test', 'id'])).stdout, 'uid=1000(alice) gid=1000(alice) groups=10(wheel),50(staff)\n');
+  assert.is((await run(['--rm', '-u', 'alice:staff', 'bb:test', 'id'])).stdout, 'uid=1000(alice) gid=50(staff)\n');
+  assert.is((await run(['--rm', '-u', '4242:4343', 'bb:test', 'sh', '-c', 'id -u; id -g'])).stdout, '4242\n4343\n');
+  assert.is((await run(['--rm', '-u', 'bob', '--group-add', 'wheel', 'bb:test', 'id', '-G'])).stdout, '1001 10 50\n');
+  const unknown = await run(['--rm', '-u', 'mallory', 'bb:test', 'id']);
+  assert.is(unknown.code, 125);
+  assert.match(unknown.stderr, /unable to find user mallory/);
+});
+
+test('bind mounts (rw and ro), named volumes kept in the store, tmpfs, --read-only', async () => {
+  mkdirSync(join(host, 'data'));
+  writeFileSync(join(host, 'data', 'in.txt'), 'from host\n');
+  const b = await run(['--rm', '-v', `${join(host, 'data')}:/data`, 'bb:test', 'sh', '-c', 'cat /data/in.txt; echo from container > /data/out.txt']);
+  assert.is(b.stdout, 'from host\n');
+  assert.is(readFileSync(join(host, 'data', 'out.txt'), 'utf8'), 'from container\n');
+  const ro = await run(['--rm', '--mount', `type=bind,source=${join(host, 'data')},target=/data,readonly`, 'bb:test', 'sh', '-c', 'touch /data/x 2>&1; echo $?']);
+  assert.match(ro.stdout, /Read-only file system\n1\n/);
+  assert.is((await run(['--rm', '-v', 'vol1:/v', 'bb:test', 'sh', '-c', 'echo kept > /v/f'])).code, 0);
+  assert.is((await run(['--rm', '-v', 'vol1:/v:ro', 'bb:test', 'cat', '/v/f'])).stdout, 'kept\n');
+  assert.ok(existsSync(join(p.volumes, 'vol1', '_data', 'f')));
+  const t = await run(['--rm', '--tmpfs', '/scratch:size=1m', 'bb:test', 'sh', '-c', 'grep " /scratch " /proc/mounts | cut -d" " -f3']);
+  assert.is(t.stdout, 'tmpfs\n');
+  const rofs = await run(['--rm', '--read-only', '--tmpfs', '/tmp', 'bb:test', 'sh', '-c', 'touch /etc/x 2>/dev/null || echo root-ro; touch /tmp/x && echo tmp-rw']);
+  assert.is(rofs.stdout, 'root-ro\ntmp-rw\n');
+  const bad = await run(['--rm', '--mount', 'type=bind,source=/no/such/dir,target=/x', 'bb:test', 'true']);
+  assert.is(bad.code, 125);
+  assert.match(bad.stderr, /bind source path does not exist: \/no\/such\/dir/);
+  // the root file system's writes stay in the container, not in the shared snapshot
+  await run(['--rm', 'bb:test', 'sh', '-c', 'echo dirty > /etc/passwd']);
+  assert.match((await run(['--rm', 'bb:test', 'head', '-1', '/etc/passwd'])).stdout, /^root:/);
+});
+
+test('a memory limit OOM-kills (137, inspect says OOMKilled); a pids limit stops a fork bomb', async () => {
+  const oom = await run(['--name', 'oomer', '--memory', '16m', 'bb:test', 'sh', '-c', 'dd if=/dev/zero bs=64M count=1 | cat > /dev/null; x=$(yes | head -c 100000000); echo survived']);
+  assert.is(oom.code, 137, oom.stderr);
+  const info = JSON.parse((await run(['inspect', 'oomer'])).stdout) as { State: { OOMKilled: boolean; ExitCode: number } };
+  assert.is(info.State.OOMKilled, true);
+  assert.is(info.State.ExitCode, 137);
+  assert.is((await run(['rm', 'oomer'])).code, 0);
+  // a fork bomb in a child shell hits the limit (fork fails); the outer shell then counts, forking nothing
+  const count = 'n=0; for d in /proc/[0-9]*; do n=$((n+1)); done; echo procs $n';
+  const bomb = await run(['--rm', '--pids-limit', '20', 'bb:test', 'sh', '-c', `sh -c "while true; do sleep 5 & done" 2>/dev/null; ${count}`]);
+  const n = Number(/procs (\d+)/.exec(bomb.stdout)?.[1]);
+  assert.ok(n > 10 && n <= 20, bomb.stdout + bomb.stderr);
+  const free = await run(['--rm', 'bb:test', 'sh', '-c', `sh -c 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done'; ${count}`]);
+  assert.is(free.stdout, 'procs 31\n');
+});
+
+test('--init: tini is PID 1 and reaps zombies; without it they stay', async () => {
+  // PID 1 becomes `sleep`, which never waits: its two finished children stay zombies unless tini reaps
+  const zombies = async (init: string[]) => {
+    const c = await run(['-d', ...init, 'bb:test', 'sh', '-c', '(sleep 0.1 &); (sleep 0.1 &); exec sleep 30']);
+    const id = JSON.parse(c.stdout).id as string;
+    await new Promise((r) => setTimeout(r, 600));
+    const ps = await run(['exec', id, 'ps', '-o', 'stat,comm']);
+    const pid1 = await run(['exec', id, 'cat', '/proc/1/comm']);
+    await run(['rm', '-f', id]);
+    return { z: ps.stdout.split('\n').filter((l) => l.startsWith('Z')).length, pid1: pid1.stdout.trim() };
+  };
+  assert.equal(await zombies([]), { z: 2, pid1: 'sleep' });
+  assert.equal(await zombies(['--init']), { z: 0, pid1: 'docker-init' });
+  assert.is((await run(['--rm', '--init', 'bb:test', 'sh', '-c', 'exit 5'])).code, 5);
+});
+
+test('confinement: caps add/drop, no-new-privileges, seccomp default and unconfined, networks', async () => {
+  assert.is((await run(['--rm', 'bb:test', 'grep', 'CapEff', '/proc/self/status'])).stdout, 'CapEff:\t00000000a80425fb\n');
+  assert.is((await run(['--rm', '--cap-drop', 'ALL', '--cap-add', 'chown', 'bb:test', 'grep', 'CapEff', '/proc/self/status'])).stdout, 'CapEff:\t0000000000000001\n');
+  assert.is((await run(['--rm', '--security-opt', 'no-new-privileges', 'bb:test', 'grep', 'NoNewPrivs', '/proc/self/status'])).stdout, 'NoNewPrivs:\t1\n');
+  assert.is((await run(['--rm', 'bb:test', 'grep', 'Seccomp:', '/proc/self/status'])).stdout, 'Seccomp:\t2\n');
+  assert.is((await run(['--rm', '--security-opt', 'seccomp=unconfined', 'bb:test', 'grep', 'Seccomp:', '/proc/self/status'])).stdout, 'Seccomp:\t0\n');
+  const nets = 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " " | sort | tr "\\n" " "';
+  assert.is((await run(['--rm', '--network', 'none', 'bb:test', 'sh', '-c', nets])).stdout, 'lo ');
+  assert.is((await run(['--rm', 'bb:test', 'sh', '-c', nets])).stdout, 'lo ');
+  const hostIfs = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.includes(':')).length;
+  assert.is((await run(['--rm', '--network', 'host', 'bb:test', 'sh', '-c', nets])).stdout.trim().split(' ').length, hostIfs);
+  const masked = await run(['--rm', 'bb:test', 'sh', '-c', 'cat /proc/kcore | wc -c; touch /proc/sys/x 2>/dev/null || echo ro']);
+  assert.is(masked.stdout, '0\nro\n');
+});
+
+test('the image JSON line on stdin (tsd-build | tsd-run); --print shows config.json and runs nothing', async () => {
+  const line = (await tsd('store', ['ls', '--json'], { root: p.root })).stdout.split('\n').find((l) => l.includes('bb:test')) as string;
+  const r = await run(['--rm', '--entrypoint', 'echo'], `${line}\n`);
+  assert.is(r.code, 0, r.stderr);
+  const r2 = await run(['--rm', '-e', 'X=1'], `${line}\n`);
+  assert.is(r2.code, 0);
+  const bad = await run(['--rm'], 'not json\n');
+  assert.is(bad.code, 125);
+  assert.ok(oneLine(bad.stderr));
+  const printed = await run(['--print', '--memory', '32m', 'bb:test', 'true']);
+  const spec = JSON.parse(printed.stdout) as { process: { args: string[] }; linux: { resources: { memory: { limit: number } } } };
+  assert.equal(spec.process.args, ['true']);
+  assert.is(spec.linux.resources.memory.limit, 32 << 20);
+  assert.is((await run(['ps', '-a', '-q'])).stdout, '');
+});
+
+test.after(async () => {
+  for (const id of (await run(['ps', '-a', '-q'])).stdout.split('\n').filter(Boolean)) await run(['rm', '-f', id]);
+  removeDir(p.root);
+  removeDir(host);
+});
+
+test.run();
+void REF;
