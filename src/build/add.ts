@@ -44,7 +44,7 @@ const readHead = async (s: Readable, n: number): Promise<Buffer> => {
 
 /** True when the bytes of `e` are a tar archive, maybe compressed. */
 const archiveKind = async (ctx: BuildContext, e: ContextEntry): Promise<Compression | undefined> => {
-  if (e.type !== 'file' || e.size < 512) return undefined;
+  if (e.type !== 'file' || e.size < 6) return undefined;
   const c = compressionOf(await readHead(ctx.open(e), 6));
   const head = await readHead(decompress(ctx.open(e), c), 512).catch(() => Buffer.alloc(0));
   return head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar' ? c : undefined;

@@ -82,6 +82,17 @@ export const matchSources = (ctx: BuildContext, source: string): E.Either<string
   return E.right(current.map((p) => ctx.entries.get(p)!));
 };
 
+/** The entry a symlink leads to inside the context (links followed, at most 40). */
+const followLinks = (ctx: BuildContext, e: ContextEntry): ContextEntry | undefined => {
+  let cur: ContextEntry | undefined = e;
+  for (let hops = 0; cur?.type === 'symlink' && hops < 40; hops++) {
+    const target = cur.linkname ?? '';
+    const path = cleanPath(target.startsWith('/') ? target : `${parentOf(cur.path)}/${target}`);
+    cur = path === undefined ? undefined : ctx.entries.get(path);
+  }
+  return cur?.type === 'symlink' ? undefined : cur;
+};
+
 const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
 
 /** Plans the entries a COPY writes; an error string names what is wrong. */
@@ -123,14 +134,14 @@ export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Eit
     }
   };
   const fingerprint: unknown[] = [];
-  const emit = (e: ContextEntry, target: string) => {
-    const mode = req.chmod ?? e.mode;
+  const emit = (e: ContextEntry, target: string, root = false) => {
+    const mode = root ? e.mode : (req.chmod ?? e.mode);
     const who = req.keepOwners ? { uid: e.uid, gid: e.gid } : owner;
     if (e.type === 'directory') {
       if (target !== '' && !seenDirs.has(target)) {
         seenDirs.add(target);
         const existing = tree.get(target);
-        if (existing?.type === 'directory' && req.chmod === undefined && req.owner === undefined) {
+        if (existing?.type === 'directory' && (root || req.chmod === undefined) && req.owner === undefined) {
           // an existing directory keeps its metadata unless the COPY says otherwise
         } else out.push({ path: target, type: 'directory', mode, uid: who.uid, gid: who.gid, mtime: e.mtime });
       }
@@ -153,16 +164,23 @@ export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Eit
       if (e.type === 'directory') walk(e, t);
     }
   };
-  for (const e of matched) {
-    if (e.type === 'directory') {
-      ensureParents(join(destPath, 'x'));
-      if (destPath !== '') emit(e, destPath);
+  for (const given of matched) {
+    // a source named at the top level is followed when it is a symlink, as BuildKit does
+    const e = followLinks(ctx, given);
+    if (e === undefined) return E.left(`"/${given.path}": a symlink that leads out of the context or nowhere`);
+    const named = e === given ? e : { ...e, path: given.path };
+    if (named.type === 'directory') {
+      if (destPath !== '') {
+        ensureParents(destPath);
+        // the destination directory itself keeps the source's mode (--chmod applies to what is inside)
+        emit(named, destPath, true);
+      }
       walk(e, destPath);
     } else {
-      const target = destIsDir ? join(destPath, baseOf(e.path)) : destPath;
+      const target = destIsDir ? join(destPath, baseOf(named.path)) : destPath;
       if (target === '') return E.left('cannot copy a file over the root directory');
       ensureParents(target);
-      emit(e, target);
+      emit(named, target);
     }
   }
   for (const h of inline) {

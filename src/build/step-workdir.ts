@@ -1,16 +1,16 @@
 // WORKDIR: sets the config's working directory and creates it (with its missing parents, owned
-// by root, mode 0755) when the image does not have it, as one small layer.
+// by the current USER as BuildKit does, mode 0755) when the image does not have it, as one small layer.
 import * as E from 'fp-ts/lib/Either.js';
 import type { Failure } from '../failure.js';
 import type { HistoryEntry } from '../oci/config.js';
 import type { StepEnv } from './builder.js';
 import { cacheKey } from './cache.js';
-import { applyConfig } from './config-effect.js';
+import { applyConfig, stepFailure } from './config-effect.js';
 import { parentOf } from './context.js';
 import type { Workdir } from './dockerfile/ast.js';
 import type { LayerEntry } from './layer-pack.js';
 import { stateId, withLayer, type BuildState } from './state.js';
-import { resolveInTree, treeOf } from './tree.js';
+import { resolveInTree, resolveUser, treeOf } from './tree.js';
 
 export const workdirInstruction = async (env: StepEnv, state: BuildState, i: Workdir, label: string, entry: HistoryEntry): Promise<E.Either<Failure, BuildState>> => {
   const applied = applyConfig({ config: state.config, cmdSet: state.cmdSet }, i, env.req.file);
@@ -26,10 +26,14 @@ export const workdirInstruction = async (env: StepEnv, state: BuildState, i: Wor
     missing.unshift(p);
   }
   if (missing.length === 0) return E.right(withLayer(next, undefined, entry));
+  // BuildKit makes the directories as the current USER
+  const user = resolveUser(tree.right, state.config.User);
+  if (E.isLeft(user)) return E.left(stepFailure(env.req.file, i, user.left));
+  const { uid, gid } = user.right;
   const n = env.progress.start(label);
   const epoch = env.req.epoch ?? Math.floor(Date.now() / 1000);
-  const entries: LayerEntry[] = missing.map((path) => ({ path: resolveInTree(tree.right, parentOf(path)) ? `${resolveInTree(tree.right, parentOf(path))}/${path.slice(path.lastIndexOf('/') + 1)}` : path, type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: epoch }));
-  const key = cacheKey([stateId(state), 'WORKDIR', entries.map((e) => e.path)]);
+  const entries: LayerEntry[] = missing.map((path) => ({ path: resolveInTree(tree.right, parentOf(path)) ? `${resolveInTree(tree.right, parentOf(path))}/${path.slice(path.lastIndexOf('/') + 1)}` : path, type: 'directory', mode: 0o755, uid, gid, mtime: epoch }));
+  const key = cacheKey([stateId(state), 'WORKDIR', entries.map((e) => e.path), uid, gid]);
   const layer = await env.fileStep(key, label, n, async () => E.right({ entries }));
   if (E.isLeft(layer)) {
     env.progress.error(n, layer.left.message);
