@@ -102,7 +102,8 @@ export class Tree {
     for (let i = 0; i < dir.length; i++) {
       const part = dir[i] as string;
       const child = node.children.get(part);
-      if (child === undefined) {
+      // a whiteout made earlier in this layer is not on disk yet: a directory of the same layer wins
+      if (child === undefined || (child.kind === 'special' && child.type === 'whiteout')) {
         const fresh = newDir();
         node.children.set(part, fresh);
         made.push(dir.slice(0, i + 1));

@@ -95,6 +95,8 @@ test('whiteouts become overlay whiteouts; opaque markers become the opaque xattr
       { name: 'z/w', content: 'w' },
       { name: 'z/.wh.w', content: '' },
       { name: 'a/.wh..wh.plnk', content: '' },
+      { name: '.wh.redo', content: '' },
+      { name: 'redo/inner', content: 'in' },
     ]),
   );
   assert.ok(E.isRight(r), E.isLeft(r) ? r.left.message : '');
@@ -107,6 +109,7 @@ test('whiteouts become overlay whiteouts; opaque markers become the opaque xattr
   assert.is(readFileSync(join(dir, 'x/y'), 'utf8'), 'this layer has y');
   assert.is(readFileSync(join(dir, 'z/w'), 'utf8'), 'w');
   assert.not.ok(existsSync(join(dir, 'a')), 'AUFS metadata is not unpacked');
+  assert.is(readFileSync(join(dir, 'redo/inner'), 'utf8'), 'in', 'a dir of the same layer wins over its whiteout');
   assert.equal(xattrsOf(join(dir, 'etc')), {}, 'a whiteout does not make its dir opaque');
 });
 
