@@ -70,8 +70,8 @@ const planContext = async (dir: string, file: string | undefined): Promise<E.Eit
   return E.right({ root, ...(ignoreFile ? { ignoreFile } : {}), outside: data.right });
 };
 
-async function* dropping(entries: AsyncIterable<E.Either<Failure, WalkEntry>>, path: string, warn: (m: string) => void) {
-  for await (const r of entries) {
+function* dropping(entries: Iterable<E.Either<Failure, WalkEntry>>, path: string, warn: (m: string) => void) {
+  for (const r of entries) {
     if (E.isRight(r) && r.right.path === path) {
       warn(`the context's own ${path} is replaced by the Dockerfile given with -f`);
       continue;
@@ -121,6 +121,7 @@ const ctx = command({
     const dockerfile = inside ?? (outside ? 'Dockerfile' : undefined);
     const result = await packContext(outside ? dropping(walked, 'Dockerfile', warn) : walked, io.stdout, {
       warn,
+      threads: io.env.TSD_CTX_THREADS !== '0',
       ...(clamp !== undefined ? { mtime: clamp } : {}),
       ...(outside ? { extra: [{ path: 'Dockerfile', data: outside }] } : {}),
       ...(dockerfile !== undefined ? { dockerfile } : {}),

@@ -1,15 +1,17 @@
 // Pack: walk entries become a deterministic tar (tar-stream). Regular files carry a PAX record
 // `TSD.sha256=sha256:<hex>` of their bytes so the builder never hashes them again; hard links
 // become link entries to the first path sent; symlinks keep their target; sockets, fifos and
-// devices are skipped with a warning. Times are clamped to --mtime. Small files are read ahead
-// in parallel (bounded), large ones are hashed in one pass and streamed in a second.
+// devices are skipped with a warning. Times are clamped to --mtime. Small files are read whole
+// with one synchronous read (hashed, then written); large ones are hashed in one pass and
+// streamed in a second, so memory stays bounded by SMALL plus the output batch.
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { constants, promises as fs, readlinkSync, type Stats } from 'node:fs';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import tar from 'tar-stream';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+import { startReader, type FileJob, type FileRead } from './reader.js';
 import type { WalkEntry } from './walk.js';
 
 /** The PAX key of each regular file's digest (read by src/build/context.ts). */
@@ -17,9 +19,16 @@ export const DIGEST_PAX_KEY = 'TSD.sha256';
 /** The PAX key marking the Dockerfile the user chose (`TSD.role=dockerfile`). */
 export const ROLE_PAX_KEY = 'TSD.role';
 
-/** Files up to this size are read whole (and ahead); bigger ones are streamed twice. */
+/** Files up to this size are read whole; bigger ones are streamed twice. */
 const SMALL = 1 << 20;
-const READ_AHEAD = 32;
+/** Output is handed to stdout in pieces of about this size (fewer write calls). */
+const BATCH = 1 << 19;
+/** How much may be handed to tar-stream before waiting for it to drain. */
+const WAIT_BYTES = 4 << 20;
+/** A segment of the walk read by the worker in one batch, and how many run ahead. */
+const SEGMENT_ENTRIES = 256;
+const SEGMENT_BYTES = 4 << 20;
+const SEGMENTS_AHEAD = 3;
 
 export interface PackOptions {
   /** seconds since the epoch: later times are clamped to it */
@@ -29,31 +38,74 @@ export interface PackOptions {
   readonly extra?: readonly { readonly path: string; readonly data: Buffer }[];
   /** the context path of the chosen Dockerfile, marked with TSD.role=dockerfile */
   readonly dockerfile?: string;
+  /** read and hash files on a worker thread (default true) */
+  readonly threads?: boolean;
 }
 
-type Prepared =
-  | { readonly kind: 'skip' }
-  | { readonly kind: 'header'; readonly header: Partial<tar.Header> & { name: string }; readonly data?: Buffer; readonly stream?: string };
+type Header = Partial<tar.Header> & { name: string };
 
 const special = (s: Stats): string | undefined =>
   s.isSocket() ? 'socket' : s.isFIFO() ? 'fifo' : s.isBlockDevice() ? 'block device' : s.isCharacterDevice() ? 'character device' : undefined;
 
-const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
-const hashFile = async (abs: string): Promise<{ digest: string; size: number }> => {
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Opens a large file as the walk saw it: no symlink followed, no fifo blocked on. */
+const openRegular = async (abs: string): Promise<Readable | 'changed'> => {
+  const fh = await fs.open(abs, OPEN_FLAGS);
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    return 'changed';
+  }
+  return fh.createReadStream({ highWaterMark: 1 << 20 });
+};
+
+const hashFile = async (abs: string): Promise<{ digest: string; size: number } | 'changed'> => {
+  const stream = await openRegular(abs);
+  if (stream === 'changed') return stream;
   const h = createHash('sha256');
   let size = 0;
-  for await (const c of createReadStream(abs)) {
+  for await (const c of stream) {
     h.update(c as Buffer);
     size += (c as Buffer).length;
   }
   return { digest: `sha256:${h.digest('hex')}`, size };
 };
 
+/** Joins small chunks (headers, small files) into BATCH-sized ones; big chunks pass as they are. */
+const batcher = (): Transform => {
+  let parts: Buffer[] = [];
+  let size = 0;
+  const take = (): Buffer => {
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+    parts = [];
+    size = 0;
+    return out;
+  };
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      if (chunk.length >= BATCH / 4) {
+        if (size > 0) this.push(take());
+        done(null, chunk);
+        return;
+      }
+      parts.push(chunk);
+      size += chunk.length;
+      done(null, size >= BATCH ? take() : undefined);
+    },
+    flush(done) {
+      done(null, size > 0 ? take() : undefined);
+    },
+  });
+};
+
+const changed = (path: string): Failure => failure('FileChanged', `read ${path}: the file changed while it was being sent`, ExitCode.tool);
+
 /** Writes the tar of `entries` to `out`; resolves when the last byte is handed over. */
-export const packContext = async (entries: AsyncIterable<E.Either<Failure, WalkEntry>>, out: Writable, opts: PackOptions): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
+export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>>, out: Writable, opts: PackOptions): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
   const pack = tar.pack();
-  const piped = pipeline(pack as unknown as NodeJS.ReadableStream, out);
+  const piped = pipeline(pack as unknown as NodeJS.ReadableStream, batcher(), out);
   piped.catch(() => undefined);
   const links = new Map<string, string>();
   const clamp = (s: Stats): Date => {
@@ -64,95 +116,145 @@ export const packContext = async (entries: AsyncIterable<E.Either<Failure, WalkE
   let files = 0;
   let bytes = 0;
 
-  const prepare = async (e: WalkEntry): Promise<E.Either<Failure, Prepared>> => {
-    const s = e.stat;
-    try {
-      if (s.isDirectory()) return E.right({ kind: 'header', header: { name: `${e.path}/`, type: 'directory', ...base(e) } });
-      if (s.isSymbolicLink()) return E.right({ kind: 'header', header: { name: e.path, type: 'symlink', linkname: await fs.readlink(e.abs), ...base(e) } });
-      const odd = special(s);
-      if (odd !== undefined) {
-        opts.warn(`skipping ${odd} ${e.path}`);
-        return E.right({ kind: 'skip' });
-      }
-      if (s.nlink > 1) {
-        const key = `${s.dev}:${s.ino}`;
-        const first = links.get(key);
-        if (first !== undefined) return E.right({ kind: 'header', header: { name: e.path, type: 'link', linkname: first, ...base(e), size: 0 } });
-        links.set(key, e.path);
-      }
-      const pax: Record<string, string> = {};
-      if (e.path === opts.dockerfile) pax[ROLE_PAX_KEY] = 'dockerfile';
-      if (s.size <= SMALL) {
-        const data = await fs.readFile(e.abs);
-        pax[DIGEST_PAX_KEY] = sha256(data);
-        return E.right({ kind: 'header', header: { name: e.path, type: 'file', size: data.length, ...base(e), pax }, data });
-      }
-      const { digest, size } = await hashFile(e.abs);
-      pax[DIGEST_PAX_KEY] = digest;
-      return E.right({ kind: 'header', header: { name: e.path, type: 'file', size, ...base(e), pax }, stream: e.abs });
-    } catch (err) {
-      return E.left(fromError(`read ${e.path}`)(err));
+  // Back-pressure without a wait per entry: tar-stream takes entries in order, so waiting for
+  // the latest one every WAIT_BYTES bounds what is buffered; an error is kept for the next wait.
+  let unwaited = 0;
+  let error: Error | undefined;
+  const add = (header: Header, data?: Buffer | string): Promise<void> => {
+    const taken = new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (data === undefined) pack.entry(header, cb);
+      else if (typeof data !== 'string') pack.entry(header, data, cb);
+      else
+        openRegular(data)
+          .then((stream) => (stream === 'changed' ? Promise.reject(new Error('size mismatch')) : pipeline(stream, pack.entry(header, cb) as unknown as NodeJS.WritableStream)))
+          .catch(reject);
+    });
+    unwaited += 512 + (header.size ?? 0);
+    if (typeof data === 'string' || unwaited >= WAIT_BYTES) {
+      unwaited = 0;
+      return taken.then(() => {
+        if (error) throw error;
+      });
     }
+    taken.catch((e: Error) => (error ??= e));
+    return Promise.resolve();
   };
 
-  const write = async (p: Prepared, path: string): Promise<E.Either<Failure, void>> => {
-    if (p.kind === 'skip') return E.right(undefined);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-        if (p.data === undefined && p.stream === undefined) {
-          pack.entry(p.header, cb);
-          return;
-        }
-        const sink = pack.entry(p.header, cb);
-        if (p.data !== undefined) sink.end(p.data);
-        else pipeline(createReadStream(p.stream!), sink as unknown as NodeJS.WritableStream).catch(reject);
-      });
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      if (/size mismatch/i.test(msg)) return E.left(failure('FileChanged', `read ${path}: the file changed while it was being sent`, ExitCode.tool));
-      return E.left(fromError(`read ${path}`)(err));
+  // Each walk entry becomes a step, planned in walk order (so hard links are decided in order);
+  // small regular files are read and hashed by the reader in segments, a few segments ahead.
+  type Step =
+    | { readonly kind: 'header'; readonly e: WalkEntry; readonly header: Header }
+    | { readonly kind: 'small'; readonly e: WalkEntry; readonly job: number }
+    | { readonly kind: 'big'; readonly e: WalkEntry };
+  interface Segment {
+    readonly steps: Step[];
+    readonly reads: Promise<FileRead[]>;
+  }
+  const reader = startReader(opts.threads ?? true);
+  const plan = (e: WalkEntry, jobs: FileJob[]): Step | undefined => {
+    const s = e.stat;
+    if (s.isDirectory()) return { kind: 'header', e, header: { name: `${e.path}/`, type: 'directory', ...base(e) } };
+    if (s.isSymbolicLink()) return { kind: 'header', e, header: { name: e.path, type: 'symlink', linkname: readlinkSync(e.abs), ...base(e) } };
+    const odd = special(s);
+    if (odd !== undefined) {
+      opts.warn(`skipping ${odd} ${e.path}`);
+      return undefined;
     }
-    if (p.header.type === 'file') {
+    if (s.nlink > 1) {
+      const key = `${s.dev}:${s.ino}`;
+      const first = links.get(key);
+      if (first !== undefined) return { kind: 'header', e, header: { name: e.path, type: 'link', linkname: first, ...base(e), size: 0 } };
+      links.set(key, e.path);
+    }
+    if (s.size > SMALL) return { kind: 'big', e };
+    jobs.push({ abs: e.abs, size: s.size });
+    return { kind: 'small', e, job: jobs.length - 1 };
+  };
+  const paxOf = (e: WalkEntry, digest: string): Record<string, string> =>
+    e.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile', [DIGEST_PAX_KEY]: digest } : { [DIGEST_PAX_KEY]: digest };
+
+  const writeStep = async (step: Step, reads: readonly FileRead[]): Promise<E.Either<Failure, void>> => {
+    const e = step.e;
+    try {
+      if (step.kind === 'header') await add(step.header);
+      else if (step.kind === 'small') {
+        const r = reads[step.job]!;
+        if (r.kind === 'changed') return E.left(changed(e.path));
+        if (r.kind === 'error') return E.left(fromError(`read ${e.path}`)(r.error));
+        await add({ name: e.path, type: 'file', size: r.data.length, ...base(e), pax: paxOf(e, r.digest) }, r.data);
+      } else {
+        const hashed = await hashFile(e.abs);
+        if (hashed === 'changed' || hashed.size !== e.stat.size) return E.left(changed(e.path));
+        const { digest, size } = hashed;
+        await add({ name: e.path, type: 'file', size, ...base(e), pax: paxOf(e, digest) }, e.abs);
+      }
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : '';
+      return E.left(/size mismatch/i.test(msg) ? changed(e.path) : fromError(`read ${e.path}`)(err));
+    }
+    if (step.kind !== 'header') {
       files++;
-      bytes += p.header.size ?? 0;
+      bytes += e.stat.size;
+    }
+    return E.right(undefined);
+  };
+  const writeSegment = async (seg: Segment): Promise<E.Either<Failure, void>> => {
+    const reads = await seg.reads;
+    for (const step of seg.steps) {
+      const w = await writeStep(step, reads);
+      if (E.isLeft(w)) return w;
     }
     return E.right(undefined);
   };
 
-  // read ahead: up to READ_AHEAD prepared entries in flight, written strictly in order
-  const queue: { path: string; ready: Promise<E.Either<Failure, Prepared>> }[] = [];
-  const drainOne = async (): Promise<E.Either<Failure, void>> => {
-    const head = queue.shift()!;
-    const p = await head.ready;
-    return E.isLeft(p) ? p : write(p.right, head.path);
-  };
   const fail = async (f: Failure) => {
-    await Promise.allSettled(queue.map((q) => q.ready));
+    await reader.close();
     pack.destroy();
     return E.left(f);
   };
-  for (const x of opts.extra ?? []) {
-    const pax: Record<string, string> = { [DIGEST_PAX_KEY]: sha256(x.data), ...(x.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) };
-    const mtime = new Date((opts.mtime ?? 0) * 1000);
-    const w = await write({ kind: 'header', header: { name: x.path, type: 'file', size: x.data.length, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime, pax }, data: x.data }, x.path);
-    if (E.isLeft(w)) return fail(w.left);
-  }
-  for await (const r of entries) {
-    if (E.isLeft(r)) return fail(r.left);
-    queue.push({ path: r.right.path, ready: prepare(r.right) });
-    if (queue.length >= READ_AHEAD) {
-      const w = await drainOne();
-      if (E.isLeft(w)) return fail(w.left);
+  try {
+    for (const x of opts.extra ?? []) {
+      const pax: Record<string, string> = { [DIGEST_PAX_KEY]: sha256(x.data), ...(x.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) };
+      await add({ name: x.path, type: 'file', size: x.data.length, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date((opts.mtime ?? 0) * 1000), pax }, x.data);
     }
+    const queue: Segment[] = [];
+    let steps: Step[] = [];
+    let jobs: FileJob[] = [];
+    let jobBytes = 0;
+    const dispatch = () => {
+      queue.push({ steps, reads: reader.read(jobs) });
+      steps = [];
+      jobs = [];
+      jobBytes = 0;
+    };
+    for (const r of entries) {
+      if (E.isLeft(r)) return await fail(r.left);
+      const step = plan(r.right, jobs);
+      if (step === undefined) continue;
+      steps.push(step);
+      if (step.kind === 'small') jobBytes += r.right.stat.size;
+      if (steps.length >= SEGMENT_ENTRIES || jobBytes >= SEGMENT_BYTES) {
+        dispatch();
+        if (queue.length > SEGMENTS_AHEAD) {
+          const w = await writeSegment(queue.shift()!);
+          if (E.isLeft(w)) return await fail(w.left);
+        }
+      }
+    }
+    if (steps.length > 0) dispatch();
+    while (queue.length > 0) {
+      const w = await writeSegment(queue.shift()!);
+      if (E.isLeft(w)) return await fail(w.left);
+    }
+  } catch (err) {
+    return await fail(fromError('write the context tar')(err));
   }
-  while (queue.length > 0) {
-    const w = await drainOne();
-    if (E.isLeft(w)) return fail(w.left);
-  }
+  await reader.close();
   pack.finalize();
   try {
     await piped;
+    if (error) throw error;
   } catch (err) {
     return E.left(fromError('write the context tar')(err));
   }
