@@ -1,0 +1,82 @@
+// bench/ctx: tsd-ctx against `tar -cf - DIR` on the same generated tree, side by side.
+// Both write into a pipe read by `cat > /dev/null` (GNU tar skips reading files when its output
+// is /dev/null itself). Runs alternate, after one warm-up each; prints medians and the ratio.
+//   node bench/ctx/run.mjs                      small tree (2,000 files, 30 MB)
+//   TSD_BENCH_FULL=1 node bench/ctx/run.mjs     the full size (20,000 files, 300 MB)
+//   TSD_BENCH_FILES=… TSD_BENCH_MB=… TSD_BENCH_RUNS=…   any other size
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const full = process.env.TSD_BENCH_FULL === '1';
+const FILES = Number(process.env.TSD_BENCH_FILES ?? (full ? 20000 : 2000));
+const MB = Number(process.env.TSD_BENCH_MB ?? (full ? 300 : 30));
+const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 5);
+const repo = resolve(import.meta.dirname, '..', '..');
+const bin = join(repo, 'bin', 'tsd-ctx');
+if (!existsSync(join(repo, 'dist', 'tsd-ctx.mjs'))) {
+  console.error('bench/ctx: run `npm run build` first');
+  process.exit(1);
+}
+
+// a deterministic tree: 100 files per directory, two levels deep; 98% small files (1–16 KiB),
+// the remaining bytes spread over the 2% large ones
+const dir = mkdtempSync(join(tmpdir(), 'tsd-bench-ctx-'));
+let seed = 42;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const large = Math.max(1, Math.floor(FILES * 0.02));
+const sizes = Array.from({ length: FILES - large }, () => 1024 + Math.floor(rand() * 15 * 1024));
+const smallBytes = sizes.reduce((a, b) => a + b, 0);
+const each = Math.max(0, Math.floor((MB * 1024 * 1024 - smallBytes) / large));
+for (let i = 0; i < large; i++) sizes.push(each);
+const chunk = Buffer.alloc(1024 * 1024);
+for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7919) & 0xff;
+let total = 0;
+sizes.forEach((size, i) => {
+  const d = join(dir, `d${Math.floor(i / 1000)}`, `s${Math.floor(i / 100) % 10}`);
+  mkdirSync(d, { recursive: true });
+  const body = Buffer.alloc(size);
+  for (let o = 0; o < size; o += chunk.length) chunk.copy(body, o, 0, Math.min(chunk.length, size - o));
+  body.writeUInt32LE(i, 0);
+  writeFileSync(join(d, `f${i}.dat`), body);
+  total += size;
+});
+writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+
+const time = (cmd) => {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('sh', ['-c', `${cmd} | cat > /dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd}: exit ${r.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+};
+const maxRss = (cmd) => {
+  if (!existsSync('/usr/bin/time')) return undefined;
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', 'sh', '-c', `${cmd} > /dev/null`], { encoding: 'utf8' });
+  return Number(r.stderr.trim().split('\n').pop());
+};
+const ours = `${bin} ${dir}`;
+const peer = `tar -cf - -C ${dir} .`;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+try {
+  time(ours);
+  time(peer);
+  const a = [];
+  const b = [];
+  for (let i = 0; i < RUNS; i++) {
+    a.push(time(ours));
+    b.push(time(peer));
+  }
+  const mo = median(a);
+  const mp = median(b);
+  const mib = total / 1024 / 1024;
+  console.log(`bench/ctx: ${FILES} files, ${mib.toFixed(0)} MiB, ${RUNS} runs each (page cache warm)`);
+  console.log(`  tsd-ctx DIR     median ${mo.toFixed(0)} ms  (${(mib / (mo / 1000)).toFixed(0)} MiB/s)`);
+  console.log(`  tar -cf - DIR   median ${mp.toFixed(0)} ms  (${(mib / (mp / 1000)).toFixed(0)} MiB/s)`);
+  console.log(`  ratio tsd-ctx / tar = ${(mo / mp).toFixed(2)}×`);
+  const rss = maxRss(ours);
+  if (rss !== undefined) console.log(`  tsd-ctx peak RSS ${(rss / 1024).toFixed(0)} MiB`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
