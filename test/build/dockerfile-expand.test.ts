@@ -125,6 +125,8 @@ test('predefined proxy ARGs reach RUN without an ARG line', () => {
   const s = steps('FROM x\nRUN env', { buildArgs: { HTTP_PROXY: 'http://proxy:3128', no_proxy: 'localhost' } });
   assert.equal(s[0]!.args, { HTTP_PROXY: 'http://proxy:3128', no_proxy: 'localhost' });
   assert.equal(plan('FROM x', { buildArgs: { HTTP_PROXY: 'p' } }).unusedBuildArgs, []);
+  const declared = steps('FROM x\nWORKDIR /$HTTP_PROXY\nARG HTTP_PROXY\nWORKDIR /$HTTP_PROXY', { buildArgs: { HTTP_PROXY: 'p' } });
+  assert.equal([field(declared[0]!, 'path'), field(declared[2]!, 'path')], ['/', '/p']);
 });
 
 test('automatic platform ARGs: global in FROM, declared inside a stage', () => {

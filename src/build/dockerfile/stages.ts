@@ -165,15 +165,18 @@ const expandSteps = (
   const env = new Map(Object.entries(baseEnv));
   const args = new Map<string, string>();
   for (const k of PROXY_ARGS) if (buildArgs[k] !== undefined) args.set(k, buildArgs[k]!);
+  const declared = new Set<string>();
   const steps: ExpandedStep[] = [];
   for (const ins of p.stage.instructions) {
-    const declaredArgs = new Map([...args].filter(([k]) => !(PROXY_ARGS as readonly string[]).includes(k)));
-    const vars = new Map([...declaredArgs, ...env]);
+    // a proxy ARG given only with --build-arg reaches RUN but is not substituted elsewhere
+    const visible = new Map([...args].filter(([k]) => declared.has(k)));
+    const vars = new Map([...visible, ...env]);
     const ex = expandInstruction(ins, vars, ctx);
     if (E.isLeft(ex)) return ex;
     const i = ex.right;
     if (i.keyword === 'ARG') {
       for (const d of i.args) {
+        declared.add(d.name);
         const v = buildArgs[d.name] ?? d.default ?? globalScope[d.name];
         if (v !== undefined) args.set(d.name, v);
       }
