@@ -56,6 +56,19 @@ export const statusFailure = async (res: HttpResponse, what: string): Promise<Fa
   }
 };
 
+/** Scopes of one resource merged: "repository:x:pull" and "repository:x:pull,push" ask once. Pure. */
+export const mergeScopes = (scopes: readonly string[]): string[] => {
+  const byResource = new Map<string, Set<string>>();
+  for (const s of scopes) {
+    const colon = s.lastIndexOf(':');
+    const resource = colon > 0 ? s.slice(0, colon) : s;
+    const actions = byResource.get(resource) ?? new Set<string>();
+    for (const a of colon > 0 ? s.slice(colon + 1).split(',') : []) if (a) actions.add(a);
+    byResource.set(resource, actions);
+  }
+  return [...byResource].map(([resource, actions]) => (actions.size > 0 ? `${resource}:${[...actions].join(',')}` : resource));
+};
+
 export class Session {
   private authorization: string | undefined;
   private authenticating: Promise<void> | undefined;
@@ -80,8 +93,7 @@ export class Session {
       throw failure('AuthError', `${what}: bad token realm ${JSON.stringify(realm)}`, ExitCode.tool);
     }
     if (c.params.service) url.searchParams.set('service', c.params.service);
-    const scopes = new Set([...this.options.scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])]);
-    for (const s of scopes) url.searchParams.append('scope', s);
+    for (const s of mergeScopes([...this.options.scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])) url.searchParams.append('scope', s);
     const creds = this.options.credentials;
     const res = await send({ method: 'GET', url, headers: creds ? { authorization: basicHeader(creds) } : {} });
     if (res.status !== 200) {

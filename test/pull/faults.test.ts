@@ -27,7 +27,7 @@ test.before(async () => {
   big = await layout.bigLayer(3_000_000);
   small = await layout.smallLayer({ 'a.txt': 'a\n' });
   image = layout.image([small, big], { tag: 'v1' });
-  skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/f/app:v1`);
+  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/f/app:v1`);
 });
 
 test.after(async () => {

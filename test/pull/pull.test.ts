@@ -29,8 +29,8 @@ test.before(async () => {
   arm = layout.image([l2], { architecture: 'arm64', variant: 'v8' });
   const idx = layout.index([amd, arm].map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, platform: m.platform })), 'multi');
   indexDigest = idx.digest;
-  skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/test/app:v1`);
-  skopeoCopy(`oci:${layout.dir}:multi`, `docker://${reg.host}/test/multi:1`, ['--all']);
+  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/test/app:v1`);
+  await skopeoCopy(`oci:${layout.dir}:multi`, `docker://${reg.host}/test/multi:1`, ['--all']);
 });
 
 test.after(async () => {
@@ -54,7 +54,7 @@ test('pulls an image; every digest equals what skopeo sees', async () => {
   assert.equal(msg.platform, { os: 'linux', architecture: 'amd64' });
   // skopeo's own copy of the same image names the same manifest, config and layers
   const out = join(work, 'skopeo-out');
-  skopeoCopy(`docker://${ref}`, `oci:${out}:x`);
+  await skopeoCopy(`docker://${ref}`, `oci:${out}:x`);
   const theirs = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')).manifests[0];
   assert.is(msg.digest, theirs.digest);
   const manifest = JSON.parse(readFileSync(join(out, 'blobs/sha256', theirs.digest.slice(7)), 'utf8'));

@@ -22,8 +22,8 @@ test.before(async () => {
   const amd = layout.image([l1], { architecture: 'amd64' });
   const arm = layout.image([l2], { architecture: 'arm64', variant: 'v8' });
   multi = layout.index([amd, arm].map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, platform: m.platform })), 'multi');
-  skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/src/app:v1`);
-  skopeoCopy(`oci:${layout.dir}:multi`, `docker://${reg.host}/src/multi:1`, ['--all']);
+  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/src/app:v1`);
+  await skopeoCopy(`oci:${layout.dir}:multi`, `docker://${reg.host}/src/multi:1`, ['--all']);
 });
 
 test.after(async () => {
@@ -45,7 +45,7 @@ test('push of a pulled image to a second repository mounts its blobs; skopeo cop
   assert.is((r.stderr.match(/: mounted/g) ?? []).length, 3, r.stderr);
   assert.is(skopeoDigest(`docker://${dest}`), image.digest);
   const out = join(work, 'back');
-  skopeoCopy(`docker://${dest}`, `oci:${out}:x`);
+  await skopeoCopy(`docker://${dest}`, `oci:${out}:x`);
   assert.is(JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')).manifests[0].digest, image.digest);
   // again: every blob is already there
   const again = await tsd('push', ['--progress=plain', `${reg.host}/src/app:v1`, dest], { root: p.root });
@@ -66,7 +66,7 @@ test('an image made by tsd, pushed (image JSON on stdin, chunked), is pulled by 
   assert.is(msg.digest, made.digest);
   assert.is(skopeoDigest(`docker://${ref}`), made.digest);
   const out = join(work, 'umoci');
-  skopeoCopy(`docker://${ref}`, `oci:${out}:t`);
+  await skopeoCopy(`docker://${ref}`, `oci:${out}:t`);
   execFileSync('umoci', ['unpack', '--image', `${out}:t`, join(out, 'bundle')], { stdio: 'pipe' });
   assert.is(readFileSync(join(out, 'bundle/rootfs/etc/made-by'), 'utf8'), 'tsd\n');
   assert.is(readFileSync(join(out, 'bundle/rootfs/big.bin')).length, 200_000);

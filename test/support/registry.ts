@@ -395,10 +395,19 @@ export class OciLayout {
   }
 }
 
-/** skopeo copy with TLS off for loopback; `args` are extra flags such as --all. */
-export const skopeoCopy = (src: string, dst: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): void => {
-  execFileSync('skopeo', ['copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...args, src, dst], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
-};
+/** skopeo copy with TLS off for loopback; `args` are extra flags such as --all. Asynchronous, so
+ * a token server living in the test process can answer skopeo meanwhile. */
+export const skopeoCopy = (src: string, dst: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = spawn('skopeo', ['copy', '--quiet', '--preserve-digests', '--src-tls-verify=false', '--dest-tls-verify=false', ...args, src, dst], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    });
+    let err = '';
+    child.stderr?.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`skopeo copy ${src} ${dst}: ${err.trim()}`))));
+  });
 
 /** The digest of the manifest skopeo reads from `ref` (its raw bytes, hashed here). */
 export const skopeoDigest = (ref: string, env: NodeJS.ProcessEnv = {}): string =>
