@@ -74,16 +74,17 @@ export interface BuildResult {
 const createdAt = (epoch?: number): string => new Date(epoch !== undefined ? epoch * 1000 : Date.now()).toISOString().replace(/\.000Z$/, 'Z');
 
 /** ONBUILD triggers of a base image, parsed as instructions. */
-const triggersOf = (config: ImageConfig | undefined, file: string): E.Either<Failure, Instruction[]> => {
+const triggersOf = (config: ImageConfig | undefined, file: string, from: Instruction): E.Either<Failure, Instruction[]> => {
   const triggers = config?.config?.OnBuild ?? [];
   const out: Instruction[] = [];
   for (const t of triggers) {
-    const parsed = parseDockerfile(`FROM scratch\n${t}\n`, { file: `${file} (ONBUILD ${t.slice(0, 40)})` });
+    const parsed = parseDockerfile(`FROM scratch\n${t}\n`, { file });
     if (E.isLeft(parsed)) return parsed;
     const i = parsed.right.stages[0]?.instructions[0];
     if (!i) continue;
     if (i.keyword === 'FROM' || i.keyword === 'ONBUILD') return E.left(failure('InvalidOnbuild', `${file}: ONBUILD ${i.keyword} is not allowed`));
-    out.push(i);
+    // a trigger runs as part of the FROM line that pulled it in: errors name that line
+    out.push({ ...i, lines: from.lines });
   }
   return E.right(out);
 };
@@ -157,7 +158,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
       start = startState({ layers: layers.map((descriptor, k) => ({ descriptor, diffId: diffIds[k]! })), config: img.right.config });
       env.progress.done(n);
     }
-    const triggers = triggersOf(baseConfig, req.file);
+    const triggers = triggersOf(baseConfig, req.file, ps.stage.from);
     if (E.isLeft(triggers)) return triggers;
     const stagePlan: StagePlan =
       triggers.right.length === 0
