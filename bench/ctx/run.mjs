@@ -6,7 +6,7 @@
 //   TSD_BENCH_FILES=… TSD_BENCH_MB=… TSD_BENCH_RUNS=…   any other size
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const full = process.env.TSD_BENCH_FULL === '1';
@@ -56,25 +56,31 @@ const maxRss = (cmd) => {
   return Number(r.stderr.trim().split('\n').pop());
 };
 const ours = `${bin} ${dir}`;
+const oursNoDigests = `${bin} --no-digests ${dir}`;
 const peer = `tar -cf - -C ${dir} .`;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 try {
   time(ours);
   time(peer);
+  time(oursNoDigests);
   const a = [];
   const b = [];
+  const c = [];
   for (let i = 0; i < RUNS; i++) {
     a.push(time(ours));
     b.push(time(peer));
+    c.push(time(oursNoDigests));
   }
   const mo = median(a);
   const mp = median(b);
+  const mn = median(c);
   const mib = total / 1024 / 1024;
   console.log(`bench/ctx: ${FILES} files, ${mib.toFixed(0)} MiB, ${RUNS} runs each (page cache warm)`);
   console.log(`  tsd-ctx DIR     median ${mo.toFixed(0)} ms  (${(mib / (mo / 1000)).toFixed(0)} MiB/s)`);
   console.log(`  tar -cf - DIR   median ${mp.toFixed(0)} ms  (${(mib / (mp / 1000)).toFixed(0)} MiB/s)`);
-  console.log(`  ratio tsd-ctx / tar = ${(mo / mp).toFixed(2)}×`);
+  console.log(`  tsd-ctx --no-digests  median ${mn.toFixed(0)} ms  (${(mib / (mn / 1000)).toFixed(0)} MiB/s)`);
+  console.log(`  ratio tsd-ctx / tar = ${(mo / mp).toFixed(2)}×   (--no-digests: ${(mn / mp).toFixed(2)}×)   load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores`);
   const rss = maxRss(ours);
   if (rss !== undefined) console.log(`  tsd-ctx peak RSS ${(rss / 1024).toFixed(0)} MiB`);
 } finally {

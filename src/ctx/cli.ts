@@ -1,8 +1,9 @@
 // tsd-ctx: writes the build context of DIR as a tar on stdout (`tsd-ctx . | tsd-build`).
 import { promises as fs } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { command, option, optional, positional, string } from 'cmd-ts';
+import { command, flag, option, optional, positional, string } from 'cmd-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import { processIo, runShell, write, type CommandResult } from '../cli/shell.js';
@@ -12,6 +13,9 @@ import { packContext } from './pack.js';
 import { walk, type WalkEntry } from './walk.js';
 
 const io = processIo();
+
+/** A worker thread only pays when a core is idle for it (the tar's bytes are the same either way). */
+const spareCore = (): boolean => availableParallelism() > 1 && loadavg()[0]! < availableParallelism() - 0.5;
 const MAX_DOCKERFILE = 16 << 20;
 
 const readStdin = async (input: Readable): Promise<E.Either<Failure, Buffer>> => {
@@ -88,8 +92,9 @@ const ctx = command({
     dir: positional({ type: optional(string), displayName: 'DIR', description: 'the context directory (default .)' }),
     file: option({ type: optional(string), long: 'file', short: 'f', description: "the Dockerfile (default DIR/Dockerfile); '-' reads it from stdin" }),
     mtime: option({ type: optional(string), long: 'mtime', description: 'clamp file times to this (seconds or ISO date; default $SOURCE_DATE_EPOCH)' }),
+    noDigests: flag({ long: 'no-digests', description: 'leave out the TSD.sha256 PAX record of each file (faster; the builder hashes instead)' }),
   },
-  handler: async ({ dir, file, mtime }): Promise<CommandResult> => {
+  handler: async ({ dir, file, mtime, noDigests }): Promise<CommandResult> => {
     if (io.isTTY.stdout) return E.left(failure('StdoutIsTerminal', 'refusing to write a tar to a terminal: pipe it to tsd-build or redirect it to a file'));
     let clamp: number | undefined;
     const epoch = mtime ?? io.env.SOURCE_DATE_EPOCH;
@@ -121,7 +126,8 @@ const ctx = command({
     const dockerfile = inside ?? (outside ? 'Dockerfile' : undefined);
     const result = await packContext(outside ? dropping(walked, 'Dockerfile', warn) : walked, io.stdout, {
       warn,
-      threads: io.env.TSD_CTX_THREADS !== '0',
+      threads: io.env.TSD_CTX_THREADS === '1' || (io.env.TSD_CTX_THREADS !== '0' && spareCore()),
+      digests: !noDigests,
       ...(clamp !== undefined ? { mtime: clamp } : {}),
       ...(outside ? { extra: [{ path: 'Dockerfile', data: outside }] } : {}),
       ...(dockerfile !== undefined ? { dockerfile } : {}),

@@ -24,10 +24,10 @@ const SMALL = 1 << 20;
 /** Output is handed to stdout in pieces of about this size (fewer write calls). */
 const BATCH = 1 << 19;
 /** How much may be handed to tar-stream before waiting for it to drain. */
-const WAIT_BYTES = 4 << 20;
+const WAIT_BYTES = 1 << 20;
 /** A segment of the walk read by the worker in one batch, and how many run ahead. */
 const SEGMENT_ENTRIES = 256;
-const SEGMENT_BYTES = 4 << 20;
+const SEGMENT_BYTES = 1 << 20;
 const SEGMENTS_AHEAD = 3;
 
 export interface PackOptions {
@@ -40,6 +40,8 @@ export interface PackOptions {
   readonly dockerfile?: string;
   /** read and hash files on a worker thread (default true) */
   readonly threads?: boolean;
+  /** write the TSD.sha256 records (default true) */
+  readonly digests?: boolean;
 }
 
 type Header = Partial<tar.Header> & { name: string };
@@ -100,6 +102,8 @@ const batcher = (): Transform => {
   });
 };
 
+const withPax = (pax: Record<string, string> | undefined) => (pax ? { pax } : {});
+
 const changed = (path: string): Failure => failure('FileChanged', `read ${path}: the file changed while it was being sent`, ExitCode.tool);
 
 /** Writes the tar of `entries` to `out`; resolves when the last byte is handed over. */
@@ -151,7 +155,8 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     readonly steps: Step[];
     readonly reads: Promise<FileRead[]>;
   }
-  const reader = startReader(opts.threads ?? true);
+  const digests = opts.digests ?? true;
+  const reader = startReader(opts.threads ?? true, digests);
   const plan = (e: WalkEntry, jobs: FileJob[]): Step | undefined => {
     const s = e.stat;
     if (s.isDirectory()) return { kind: 'header', e, header: { name: `${e.path}/`, type: 'directory', ...base(e) } };
@@ -171,8 +176,12 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     jobs.push({ abs: e.abs, size: s.size });
     return { kind: 'small', e, job: jobs.length - 1 };
   };
-  const paxOf = (e: WalkEntry, digest: string): Record<string, string> =>
-    e.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile', [DIGEST_PAX_KEY]: digest } : { [DIGEST_PAX_KEY]: digest };
+  const paxOf = (e: WalkEntry, digest: string): Record<string, string> | undefined => {
+    const pax: Record<string, string> = {};
+    if (e.path === opts.dockerfile) pax[ROLE_PAX_KEY] = 'dockerfile';
+    if (digest !== '') pax[DIGEST_PAX_KEY] = digest;
+    return Object.keys(pax).length > 0 ? pax : undefined;
+  };
 
   const writeStep = async (step: Step, reads: readonly FileRead[]): Promise<E.Either<Failure, void>> => {
     const e = step.e;
@@ -182,12 +191,12 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
         const r = reads[step.job]!;
         if (r.kind === 'changed') return E.left(changed(e.path));
         if (r.kind === 'error') return E.left(fromError(`read ${e.path}`)(r.error));
-        await add({ name: e.path, type: 'file', size: r.data.length, ...base(e), pax: paxOf(e, r.digest) }, r.data);
+        await add({ name: e.path, type: 'file', size: r.data.length, ...base(e), ...withPax(paxOf(e, r.digest)) }, r.data);
       } else {
-        const hashed = await hashFile(e.abs);
+        const hashed = digests ? await hashFile(e.abs) : { digest: '', size: e.stat.size };
         if (hashed === 'changed' || hashed.size !== e.stat.size) return E.left(changed(e.path));
         const { digest, size } = hashed;
-        await add({ name: e.path, type: 'file', size, ...base(e), pax: paxOf(e, digest) }, e.abs);
+        await add({ name: e.path, type: 'file', size, ...base(e), ...withPax(paxOf(e, digest)) }, e.abs);
       }
     } catch (err) {
       const msg = err instanceof Error ? err.message : '';
@@ -215,7 +224,7 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
   };
   try {
     for (const x of opts.extra ?? []) {
-      const pax: Record<string, string> = { [DIGEST_PAX_KEY]: sha256(x.data), ...(x.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) };
+      const pax: Record<string, string> = { ...(digests ? { [DIGEST_PAX_KEY]: sha256(x.data) } : {}), ...(x.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) };
       await add({ name: x.path, type: 'file', size: x.data.length, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date((opts.mtime ?? 0) * 1000), pax }, x.data);
     }
     const queue: Segment[] = [];

@@ -13,7 +13,7 @@ export interface FileJob {
 }
 
 export type FileRead =
-  | { readonly kind: 'ok'; readonly data: Buffer; readonly digest: string }
+  | { readonly kind: 'ok'; readonly data: Buffer; /** "" when hashing is off */ readonly digest: string }
   | { readonly kind: 'changed' }
   | { readonly kind: 'error'; readonly error: NodeJS.ErrnoException };
 
@@ -28,7 +28,7 @@ type Outcome = { digest: string } | { changed: true } | { code?: string; message
  * Reads one batch into one buffer. Self-contained (its only inputs are its parameters) because
  * its source text is also what the worker evaluates.
  */
-function readBatch(files: readonly FileJob[], fsm: typeof fs, cryptom: typeof crypto): { buffer: ArrayBuffer; out: Outcome[] } {
+function readBatch(files: readonly FileJob[], hash: boolean, fsm: typeof fs, cryptom: typeof crypto): { buffer: ArrayBuffer; out: Outcome[] } {
   const flags = fsm.constants.O_RDONLY | fsm.constants.O_NOFOLLOW | fsm.constants.O_NONBLOCK;
   let total = 1;
   for (const f of files) total += f.size;
@@ -52,7 +52,7 @@ function readBatch(files: readonly FileJob[], fsm: typeof fs, cryptom: typeof cr
         fsm.closeSync(fd);
       }
       if (!regular || n !== f.size) out.push({ changed: true });
-      else out.push({ digest: cryptom.createHash('sha256').update(buf.subarray(off, off + f.size)).digest('hex') });
+      else out.push({ digest: hash ? cryptom.createHash('sha256').update(buf.subarray(off, off + f.size)).digest('hex') : '' });
     } catch (e) {
       out.push({ code: (e as NodeJS.ErrnoException).code, message: (e as Error).message });
     }
@@ -66,8 +66,8 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 const readBatch = ${readBatch.toString()};
-parentPort.on('message', ({ id, files }) => {
-  const { buffer, out } = readBatch(files, fs, crypto);
+parentPort.on('message', ({ id, files, hash }) => {
+  const { buffer, out } = readBatch(files, hash, fs, crypto);
   parentPort.postMessage({ id, buffer, out }, [buffer]);
 });
 `;
@@ -78,21 +78,21 @@ const decode = (files: readonly FileJob[], buffer: ArrayBuffer, out: readonly Ou
     const size = files[i]!.size;
     const at = off;
     off += size;
-    if ('digest' in o) return { kind: 'ok', data: Buffer.from(buffer, at, size), digest: `sha256:${o.digest}` };
+    if ('digest' in o) return { kind: 'ok', data: Buffer.from(buffer, at, size), digest: o.digest === '' ? '' : `sha256:${o.digest}` };
     if ('changed' in o) return { kind: 'changed' };
     return { kind: 'error', error: Object.assign(new Error(o.message), { code: o.code }) };
   });
 };
 
-const inlineReader = (): Reader => ({
+const inlineReader = (hash: boolean): Reader => ({
   read: async (files) => {
-    const { buffer, out } = readBatch(files, fs, crypto);
+    const { buffer, out } = readBatch(files, hash, fs, crypto);
     return decode(files, buffer, out);
   },
   close: async () => undefined,
 });
 
-const workerReader = (): Reader => {
+const workerReader = (hash: boolean): Reader => {
   const worker = new Worker(WORKER_SOURCE, { eval: true });
   worker.unref();
   let next = 0;
@@ -114,7 +114,7 @@ const workerReader = (): Reader => {
         : new Promise((resolve, reject) => {
             const id = next++;
             waiting.set(id, { files, resolve, reject });
-            worker.postMessage({ id, files: files.map((f) => ({ abs: f.abs, size: f.size })) });
+            worker.postMessage({ id, hash, files: files.map((f) => ({ abs: f.abs, size: f.size })) });
           }),
     close: async () => {
       await worker.terminate();
@@ -122,5 +122,5 @@ const workerReader = (): Reader => {
   };
 };
 
-/** A worker-thread reader unless `threads` is false. */
-export const startReader = (threads: boolean): Reader => (threads ? workerReader() : inlineReader());
+/** A worker-thread reader unless `threads` is false; `hash` false leaves digests empty. */
+export const startReader = (threads: boolean, hash = true): Reader => (threads ? workerReader(hash) : inlineReader(hash));

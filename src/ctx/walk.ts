@@ -5,7 +5,6 @@
 // The walk is synchronous on purpose: one lstat per name, no thread-pool round trip, which is
 // what keeps tsd-ctx near tar's speed on trees of many small files.
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { fromError, type Failure } from '../failure.js';
 import { isExcluded, mayReinclude, type Pattern } from './ignore.js';
@@ -41,7 +40,7 @@ export function* walk(root: string, opts: WalkOptions): Generator<E.Either<Failu
     }
     for (const name of names) {
       const path = rel === '' ? name : `${rel}/${name}`;
-      const full = join(abs, name);
+      const full = `${abs}/${name}`;
       let stat: Stats;
       try {
         stat = lstatSync(full);
@@ -71,5 +70,5 @@ export function* walk(root: string, opts: WalkOptions): Generator<E.Either<Failu
     }
     return true;
   }
-  yield* dir('', root);
+  yield* dir('', root.replace(/\/+$/, '') || '/');
 }

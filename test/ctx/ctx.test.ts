@@ -117,6 +117,30 @@ test('determinism: the same tree gives the same bytes; with --mtime two copies d
   }
 });
 
+test('the worker-thread and main-thread readers give the same bytes', async () => {
+  const dir = makeTree();
+  try {
+    const a = await ctx([dir], { env: { TSD_CTX_THREADS: '1' } });
+    const b = await ctx([dir], { env: { TSD_CTX_THREADS: '0' } });
+    assert.is(a.code, 0);
+    assert.is(sha(a.out), sha(b.out));
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('--no-digests leaves out the TSD.sha256 records, keeps the Dockerfile mark', async () => {
+  const dir = makeTree();
+  try {
+    const es = await entries((await ctx([dir, '--no-digests'])).out);
+    assert.ok(es.every((e) => e.pax['TSD.sha256'] === undefined));
+    assert.is(es.find((e) => e.name === 'Dockerfile')!.pax['TSD.role'], 'dockerfile');
+    assert.is(es.find((e) => e.name === 'b.txt')!.body.toString(), 'bee\n');
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('older times are kept under --mtime (it clamps, it does not set)', async () => {
   const dir = makeTree();
   try {
