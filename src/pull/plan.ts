@@ -17,6 +17,10 @@ export const choosePlatform = (index: Index, platform: Platform, what: string): 
   );
 };
 
+/** An OCI or Docker layer type whose compression tsd knows (gzip, zstd or none). */
+export const isLayerType = (t: string): boolean =>
+  (t.startsWith('application/vnd.oci.image.layer.') || t.startsWith('application/vnd.docker.image.rootfs.')) && layerCompression(t) !== undefined;
+
 export interface BlobPlan {
   readonly config: Descriptor;
   /** each layer digest once, in manifest order */
@@ -28,7 +32,7 @@ export const planBlobs = (m: Manifest, what: string): E.Either<Failure, BlobPlan
   const seen = new Set<Digest>();
   const layers: Descriptor[] = [];
   for (const l of m.layers) {
-    if (layerCompression(l.mediaType) === undefined) {
+    if (!isLayerType(l.mediaType)) {
       return E.left(failure('UnsupportedLayer', `${what}: layer ${l.digest} has media type ${l.mediaType}, which is not a layer tar (an artifact, not an image?)`, ExitCode.user));
     }
     if (seen.has(l.digest)) continue;
