@@ -1,109 +1,27 @@
 // tsd-run: `tsd-run [OPTIONS] IMAGE [CMD…]` runs a container; `tsd-run VERB …` manages them
 // (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top). The first word decides:
 // a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
+// Only the shell is loaded up front; the run path and the verbs are loaded on demand, so a
+// container's start pays for no code it does not use (bench/run).
 import * as E from 'fp-ts/lib/Either.js';
 import { processIo, runMain, write, type CommandResult, type Io } from '../cli/shell.js';
-import { ExitCode, failure } from '../failure.js';
-import { firstImage, formatMessage } from '../message.js';
-import { resolveImage } from '../store/image.js';
-import { openStore } from '../store/store.js';
-import { helpText } from './argv.js';
-import { files, toMessage, writeState } from './container.js';
-import { createContainer, memoryEventsDir } from './create.js';
-import { cleanup, removeContainer } from './lifecycle.js';
-import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
-import { runOnce, type Stdio } from './runtime.js';
-import { runtimeRoot, startSupervised } from './supervise.js';
-import { VERBS, verbHelp } from './verbs.js';
+import { ExitCode } from '../failure.js';
 
-export const TINI = '/usr/bin/tini-static';
-
-const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
-
-const usage = `Usage: tsd-run [OPTIONS] IMAGE [COMMAND] [ARG...]
-       tsd-build ... | tsd-run [OPTIONS]          (the image JSON line on stdin)
-       tsd-run run [OPTIONS] IMAGE ...            (an image named like a verb)
-       tsd-run VERB ...                           (${Object.keys(VERBS).join(', ')})`;
-
-/** The foreground or detached run of `tsd-run [OPTIONS] IMAGE [CMD…]`. */
-export const runCommand = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
-  const decoded = decodeRunOptions(argv);
-  if (E.isLeft(decoded)) return decoded;
-  const o: RunOptions = decoded.right;
-  if (o.help) {
-    await write(io.stdout, helpText(usage, RUN_FLAGS));
-    return E.right(0);
-  }
-  const store = await openStore(o.root)();
-  if (E.isLeft(store)) return store;
-  const p = store.right;
-  let imageName = o.image;
-  if (imageName === undefined) {
-    if (io.isTTY.stdin) return E.left(failure('NoImage', 'no image given: name one (tsd-run IMAGE) or pipe an image JSON line (tsd-build . | tsd-run)', ExitCode.tool));
-    const m = await firstImage(io.stdin);
-    if (E.isLeft(m)) return E.left({ ...m.left, exitCode: ExitCode.tool });
-    imageName = m.right.ref ?? m.right.digest;
-  }
-  const img = await resolveImage(p, imageName)();
-  if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
-  // a foreground container's tty is the terminal runc is given; detached ones have none
-  const created = await createContainer(p, img.right, imageName, o, io.env, TINI)();
-  if (E.isLeft(created)) return created;
-  const { record, spec } = created.right;
-  if (o.print) {
-    await write(io.stdout, `${JSON.stringify(spec, null, 2)}\n`);
-    await removeContainer(p, record, true);
-    return E.right(0);
-  }
-  if (o.detach) {
-    const started = await startSupervised(p, record);
-    if (E.isLeft(started)) {
-      await removeContainer(p, record, true);
-      return started;
-    }
-    await write(io.stdout, formatMessage(toMessage(record, { status: 'running', pid: started.right })));
-    return E.right(0);
-  }
-  const stdio: Stdio = o.tty ? { mode: 'inherit' } : { mode: 'fds', fds: [o.interactive && o.image !== undefined ? 'inherit' : 'ignore', 'inherit', 'inherit'] };
-  await writeState(p, record.id, { status: 'running', startedAt: new Date().toISOString() });
-  const exit = await runOnce({
-    runtime: { binary: record.runtime, stateRoot: runtimeRoot(p) },
-    id: record.id,
-    bundle: files(p, record.id).bundle,
-    stdio,
-    ownProcessGroup: !o.tty,
-    ...(o.limits.memory !== undefined ? { memoryCgroup: memoryEventsDir(record.id) } : {}),
-    onSignal: (forward) => {
-      const handlers = FORWARDED.map((sig) => [sig, () => forward(sig)] as const);
-      for (const [sig, h] of handlers) process.on(sig, h);
-      return () => {
-        for (const [sig, h] of handlers) process.off(sig, h);
-      };
-    },
-  })();
-  const finishedAt = new Date().toISOString();
-  if (E.isLeft(exit)) {
-    await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.left.exitCode, error: exit.left.message });
-    if (o.rm) await removeContainer(p, record, true);
-    else await cleanup(p, record);
-    return exit;
-  }
-  await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.right.exitCode, oomKilled: exit.right.oomKilled ?? false });
-  if (o.rm) await removeContainer(p, record, true);
-  else await cleanup(p, record);
-  return E.right(exit.right.exitCode);
-};
+const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top'];
 
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === 'help') {
+    const [{ usage }, { verbHelp }] = await Promise.all([import('./run-command.js'), import('./verbs.js')]);
     await write(first === undefined ? io.stderr : io.stdout, `${usage}\n\n${verbHelp()}`);
     return E.right(first === undefined ? ExitCode.user : 0);
   }
-  if (first === 'run') return runCommand(rest, io);
-  const verb = VERBS[first];
-  if (verb) return verb(rest, io);
-  return runCommand(argv, io);
+  if (VERB_NAMES.includes(first)) {
+    const { VERBS } = await import('./verbs.js');
+    return (VERBS[first] as (a: readonly string[], io: Io) => Promise<CommandResult>)(rest, io);
+  }
+  const { runCommand } = await import('./run-command.js');
+  return runCommand(first === 'run' ? rest : argv, io);
 };
 
 void runMain('tsd-run', () => main(process.argv.slice(2), processIo()));

@@ -122,11 +122,12 @@ export const writeState = (p: StorePaths, id: string, s: ContainerState): Promis
 
 export const listIds = async (p: StorePaths): Promise<string[]> => (await fs.readdir(p.containers).catch(() => [] as string[])).filter((n) => /^[a-f0-9]{64}$/.test(n));
 
-export const listRecords = async (p: StorePaths): Promise<ContainerRecord[]> => {
+/** Every container; `reserving` also lists those still being created (a name is taken at once). */
+export const listRecords = async (p: StorePaths, reserving = false): Promise<ContainerRecord[]> => {
   const out: ContainerRecord[] = [];
   for (const id of await listIds(p)) {
     const r = await readRecord(p, id)();
-    if (E.isRight(r)) out.push(r.right);
+    if (E.isRight(r) && (reserving || !('reserving' in r.right))) out.push(r.right);
   }
   return out;
 };

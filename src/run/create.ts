@@ -11,8 +11,7 @@ import type { ResolvedImage } from '../store/image.js';
 import type { StorePaths } from '../store/layout.js';
 import { withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
-import { ensureSnapshots } from '../snapshot/snapshot.js';
-import { mountOverlay, unmount } from '../snapshot/overlay.js';
+import { isMounted, mountRootfs, snapshotsOf, unmountRootfs } from './rootfs.js';
 import { files, listRecords, nameFor, newId, writeAtomic, writeState, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
@@ -86,8 +85,8 @@ const resolvConf = (): string => {
 };
 
 const uniqueName = async (p: StorePaths, wanted: string | undefined, id: string): Promise<E.Either<Failure, string>> => {
-  const taken = new Map((await listRecords(p)).map((r) => [r.name, r.id] as const));
   if (wanted === undefined) return E.right(nameFor(id));
+  const taken = new Map((await listRecords(p, true)).map((r) => [r.name, r.id] as const));
   const other = taken.get(wanted);
   if (other !== undefined) return E.left(failure('NameInUse', `the container name "${wanted}" is already in use by container ${other.slice(0, 12)}; remove it or choose another name`, ExitCode.user));
   return E.right(wanted);
@@ -121,26 +120,28 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
   const f = files(p, id);
   let mounted = false;
   const undo = async () => {
-    if (mounted) await unmount(f.rootfs, { lazy: true })();
+    if (mounted) await unmountRootfs(f.rootfs);
     await fs.rm(f.dir, { recursive: true, force: true }).catch(() => undefined);
   };
   try {
-    const lowers = await ensureSnapshots(p, img)();
+    const lowers = await snapshotsOf(p, img);
     if (E.isLeft(lowers)) return lowers;
     const envLines = await envFromFiles(o.envFiles);
     if (E.isLeft(envLines)) return envLines;
     // reserve the name and the directory together, so two `--name x` cannot both win
-    const reserved = await withLock(join(p.locks, 'containers.lock'))(async () => {
+    // (a generated name carries 16 bits of the random ID: no lock needed for it)
+    const reserve = async (): Promise<E.Either<Failure, string>> => {
       const name = await uniqueName(p, o.name, id);
       if (E.isLeft(name)) return name;
       await fs.mkdir(f.bundle, { recursive: true });
       await fs.writeFile(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true }));
       return E.right(name.right);
-    })();
+    };
+    const reserved = o.name !== undefined ? await withLock(join(p.locks, 'containers.lock'))(reserve)() : await reserve();
     if (E.isLeft(reserved)) return reserved;
     const name = reserved.right;
     await Promise.all([fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
-    const m = await mountOverlay({ lowerdirs: lowers.right, upperdir: f.upper, workdir: f.work, target: f.rootfs })();
+    const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs });
     if (E.isLeft(m)) {
       await undo();
       return m;
@@ -260,9 +261,8 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
 /** Mounts the root file system again (for `start` of a stopped container). */
 export const remountRootfs = (p: StorePaths, record: ContainerRecord, img: ResolvedImage): TE.TaskEither<Failure, void> => async () => {
   const f = files(p, record.id);
-  const lowers = await ensureSnapshots(p, img)();
+  const lowers = await snapshotsOf(p, img);
   if (E.isLeft(lowers)) return lowers;
-  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  if (mountinfo.includes(` ${f.rootfs} `)) return E.right(undefined);
-  return mountOverlay({ lowerdirs: lowers.right, upperdir: f.upper, workdir: f.work, target: f.rootfs })();
+  if (await isMounted(f.rootfs)) return E.right(undefined);
+  return mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs });
 };

@@ -5,7 +5,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
-import { unmount } from '../snapshot/overlay.js';
+import { unmountRootfs } from './rootfs.js';
 import { files, readState, writeState, type ContainerRecord, type ContainerState } from './container.js';
 import { runtimeRoot } from './supervise.js';
 
@@ -68,9 +68,7 @@ export const observe = async (p: StorePaths, r: ContainerRecord): Promise<Contai
 /** Deletes the runtime's container and unmounts the root file system (idempotent). */
 export const cleanup = async (p: StorePaths, r: ContainerRecord): Promise<void> => {
   await runtimeCmd(p, r, ['delete', '--force', r.id]);
-  const f = files(p, r.id);
-  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  if (mountinfo.includes(` ${f.rootfs} `)) await unmount(f.rootfs, { lazy: true })();
+  await unmountRootfs(files(p, r.id).rootfs);
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

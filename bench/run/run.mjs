@@ -1,0 +1,91 @@
+// bench/run: the cost of starting a container, side by side in one hyperfine run:
+//   tsd-run --rm IMAGE true                 (ours: Node start, overlay mount, runc run, cleanup)
+//   runc run of a prepared bundle           (the floor: what any runc-based tool must pay)
+//   node -e 0                               (Node's own start-up)
+//   podman run --rm --network none IMAGE true   (the peer, when installed)
+// and a second container of a ~300 MB image against one of a ~1 MB image (snapshots are shared,
+// so start time must not grow with image size). Prints medians and ratios.
+// Usage: node bench/run/run.mjs   (re-runs itself under tsx; TSD_BENCH_RUNS=N, default 30)
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const repo = resolve(import.meta.dirname, '..', '..');
+if (!process.env.TSD_BENCH_UNDER_TSX) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename], { stdio: 'inherit', cwd: repo, env: { ...process.env, TSD_BENCH_UNDER_TSX: '1' } });
+  process.exit(r.status ?? 1);
+}
+const runs = Number(process.env.TSD_BENCH_RUNS ?? 30);
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+if (!have('hyperfine')) throw new Error('bench/run needs hyperfine');
+execFileSync('node', ['scripts/build.mjs'], { cwd: repo, stdio: 'inherit' });
+
+const { tempStore } = await import('../../test/support/tsd.ts');
+const { busyboxImage, busyboxLayer } = await import('../../test/run/busybox.ts');
+const { runtimeSpec } = await import('../../src/run/spec.ts');
+const { hostNofile } = await import('../../src/run/create.ts');
+const { randomBytes } = await import('node:crypto');
+
+const p = await tempStore();
+const work = mkdtempSync(join(tmpdir(), 'tsd-bench-run-'));
+process.stderr.write('bench/run: making the images (the big one takes a while)\n');
+await busyboxImage(p, 'docker.io/library/small:bench', { Cmd: ['true'], Env: ['PATH=/bin'] });
+const big = Array.from({ length: 30 }, (_, i) => ({ name: `data/blob${i}`, content: randomBytes(10 * 1024 * 1024) }));
+await busyboxImage(p, 'docker.io/library/big:bench', { Cmd: ['true'], Env: ['PATH=/bin'] }, [[{ name: 'data/', type: 'directory' }, ...big]]);
+
+// the prepared bundle for raw runc: the same busybox files and the same confinement
+const bundle = join(work, 'bundle');
+const rootfs = join(bundle, 'rootfs');
+mkdirSync(join(rootfs, 'bin'), { recursive: true });
+cpSync('/usr/bin/busybox', join(rootfs, 'bin', 'true'));
+const spec = runtimeSpec({ image: { Cmd: ['/bin/true'], Env: ['PATH=/bin'] }, rootfs, hostname: 'bench', host: { nofile: hostNofile() }, readonly: true });
+if (spec._tag === 'Left') throw new Error(spec.left.message);
+writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec.right));
+
+const env = `TSD_ROOT=${p.root}`;
+const tsdRun = (img) => `${env} ${join(repo, 'bin', 'tsd-run')} --rm ${img} true`;
+// warm: unpack both images' snapshots once
+for (const img of ['small:bench', 'big:bench']) execFileSync('sh', ['-c', tsdRun(img)], { stdio: 'inherit' });
+
+const commands = [
+  ['tsd-run --rm IMAGE true', tsdRun('small:bench')],
+  ['runc run (prepared bundle)', `runc run --bundle ${bundle} bench-$$-$RANDOM`],
+  ['node -e 0', 'node -e 0'],
+  ['tsd-run, 300 MB image', tsdRun('big:bench')],
+];
+if (have('podman')) {
+  execFileSync('sh', ['-c', `tar -C ${join(p.snapshots)} -c . >/dev/null`]);
+  const tarball = join(work, 'rootfs.tar');
+  const flat = join(work, 'flat');
+  mkdirSync(flat);
+  execFileSync('sh', ['-c', `mkdir -p ${flat}/bin && cp /usr/bin/busybox ${flat}/bin/busybox && ln -s busybox ${flat}/bin/true && ln -s busybox ${flat}/bin/sh && tar -C ${flat} -cf ${tarball} .`]);
+  execFileSync('sh', ['-c', `podman import -q -c 'ENV PATH=/bin' ${tarball} localhost/tsd-bench:small >/dev/null`]);
+  execFileSync('sh', ['-c', 'podman run --rm --network none localhost/tsd-bench:small true'], { stdio: 'inherit' });
+  commands.push(['podman run --rm --network none IMAGE true', 'podman run --rm --network none localhost/tsd-bench:small true']);
+}
+
+const out = join(work, 'hyperfine.json');
+execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', out, ...commands.flatMap(([name, cmd]) => ['-n', name, cmd.includes('$') || cmd.includes('=') ? `sh -c '${cmd.replace(/'/g, "'\\''")}'` : cmd])], { stdio: ['ignore', 'ignore', 'inherit'] });
+const results = JSON.parse(readFileSync(out, 'utf8')).results;
+const med = Object.fromEntries(results.map((r) => [r.command, r.median * 1000]));
+const ms = (x) => `${x.toFixed(1)} ms`;
+console.log('\nbench/run: median start-to-exit of one container running `true`');
+for (const [name] of commands) console.log(`  ${name.padEnd(44)} ${ms(med[name])}`);
+const ours = med['tsd-run --rm IMAGE true'];
+const floor = med['runc run (prepared bundle)'];
+const node = med['node -e 0'];
+const shWrap = spawnSync('hyperfine', ['-N', '--runs', '20', '--export-json', join(work, 'sh.json'), "sh -c 'true'"], { stdio: 'ignore' });
+const sh = shWrap.status === 0 ? JSON.parse(readFileSync(join(work, 'sh.json'), 'utf8')).results[0].median * 1000 : 0;
+console.log(`\n  (runc and tsd-run rows run under sh -c, which costs ${ms(sh)}; subtracted below)`);
+const oursNet = ours - sh;
+const floorNet = floor - sh;
+console.log(`  goal 1: tsd-run <= runc + node + 40 ms: ${ms(oursNet)} vs ${ms(floorNet + node + 40)}  -> ${oursNet <= floorNet + node + 40 ? 'met' : 'NOT met'} (tsd-run - runc - node = ${ms(oursNet - floorNet - node)})`);
+if (med['podman run --rm --network none IMAGE true'] !== undefined) {
+  const pod = med['podman run --rm --network none IMAGE true'];
+  console.log(`  goal 2: tsd-run <= 0.6 x podman: ${(oursNet / pod).toFixed(2)} x podman (${ms(oursNet)} vs ${ms(pod)}) -> ${oursNet <= 0.6 * pod ? 'met' : 'NOT met'}`);
+  execFileSync('sh', ['-c', 'podman rmi -f localhost/tsd-bench:small >/dev/null 2>&1 || true']);
+}
+console.log(`  300 MB image vs 1 MB image: ${(med['tsd-run, 300 MB image'] / ours).toFixed(2)} x (${ms(med['tsd-run, 300 MB image'])} vs ${ms(ours)})`);
+rmSync(work, { recursive: true, force: true });
+rmSync(p.root, { recursive: true, force: true });

@@ -1,0 +1,99 @@
+// The run verb: `tsd-run [OPTIONS] IMAGE [CMD…]`, in the foreground (runc run, stdio passed
+// through, signals forwarded, exit code returned) or detached under tsd-supervisor.
+import { promises as fs } from 'node:fs';
+import * as E from 'fp-ts/lib/Either.js';
+import { write, type CommandResult, type Io } from '../cli/shell.js';
+import { ExitCode, failure } from '../failure.js';
+import { firstImage, formatMessage } from '../message.js';
+import { resolveImage } from '../store/image.js';
+import { openStore } from '../store/store.js';
+import { helpText } from './argv.js';
+import { files, toMessage, writeState } from './container.js';
+import { createContainer, memoryEventsDir } from './create.js';
+import { removeContainer } from './lifecycle.js';
+import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
+import { unmountRootfs } from './rootfs.js';
+import { runOnce, type Stdio } from './runtime.js';
+import { runtimeRoot, startSupervised } from './supervise.js';
+
+export const TINI = '/usr/bin/tini-static';
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+export const usage = `Usage: tsd-run [OPTIONS] IMAGE [COMMAND] [ARG...]
+       tsd-build ... | tsd-run [OPTIONS]          (the image JSON line on stdin)
+       tsd-run run [OPTIONS] IMAGE ...            (an image named like a verb)
+       tsd-run VERB ...                           (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top)`;
+
+/** The foreground or detached run of `tsd-run [OPTIONS] IMAGE [CMD…]`. */
+export const runCommand = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
+  const decoded = decodeRunOptions(argv);
+  if (E.isLeft(decoded)) return decoded;
+  const o: RunOptions = decoded.right;
+  if (o.help) {
+    await write(io.stdout, helpText(usage, RUN_FLAGS));
+    return E.right(0);
+  }
+  const store = await openStore(o.root)();
+  if (E.isLeft(store)) return store;
+  const p = store.right;
+  let imageName = o.image;
+  if (imageName === undefined) {
+    if (io.isTTY.stdin) return E.left(failure('NoImage', 'no image given: name one (tsd-run IMAGE) or pipe an image JSON line (tsd-build . | tsd-run)', ExitCode.tool));
+    const m = await firstImage(io.stdin);
+    if (E.isLeft(m)) return E.left({ ...m.left, exitCode: ExitCode.tool });
+    imageName = m.right.ref ?? m.right.digest;
+  }
+  const img = await resolveImage(p, imageName)();
+  if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
+  // a foreground container's tty is the terminal runc is given; detached ones have none
+  const created = await createContainer(p, img.right, imageName, o, io.env, TINI)();
+  if (E.isLeft(created)) return created;
+  const { record, spec } = created.right;
+  if (o.print) {
+    await write(io.stdout, `${JSON.stringify(spec, null, 2)}\n`);
+    await removeContainer(p, record, true);
+    return E.right(0);
+  }
+  if (o.detach) {
+    const started = await startSupervised(p, record);
+    if (E.isLeft(started)) {
+      await removeContainer(p, record, true);
+      return started;
+    }
+    await write(io.stdout, formatMessage(toMessage(record, { status: 'running', pid: started.right })));
+    return E.right(0);
+  }
+  const stdio: Stdio = o.tty ? { mode: 'inherit' } : { mode: 'fds', fds: [o.interactive && o.image !== undefined ? 'inherit' : 'ignore', 'inherit', 'inherit'] };
+  await writeState(p, record.id, { status: 'running', startedAt: new Date().toISOString() });
+  // the runtime deleted its container when `run` returned: what is left is our mount and dir
+  const finish = async (id: string) => {
+    await unmountRootfs(files(p, id).rootfs);
+    if (o.rm) await fs.rm(files(p, id).dir, { recursive: true, force: true });
+  };
+  const exit = await runOnce({
+    runtime: { binary: record.runtime, stateRoot: runtimeRoot(p) },
+    id: record.id,
+    bundle: files(p, record.id).bundle,
+    stdio,
+    ownProcessGroup: !o.tty,
+    ...(o.limits.memory !== undefined ? { memoryCgroup: memoryEventsDir(record.id) } : {}),
+    onSignal: (forward) => {
+      const handlers = FORWARDED.map((sig) => [sig, () => forward(sig)] as const);
+      for (const [sig, h] of handlers) process.on(sig, h);
+      return () => {
+        for (const [sig, h] of handlers) process.off(sig, h);
+      };
+    },
+  })();
+  const finishedAt = new Date().toISOString();
+  if (E.isLeft(exit)) {
+    await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.left.exitCode, error: exit.left.message });
+    await finish(record.id);
+    return exit;
+  }
+  await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.right.exitCode, oomKilled: exit.right.oomKilled ?? false });
+  await finish(record.id);
+  return E.right(exit.right.exitCode);
+};
+
