@@ -25,6 +25,7 @@ import { parseDockerfile } from './dockerfile/parse.js';
 import { printableDockerfile } from './dockerfile/print.js';
 import { makeProgress, type ProgressMode } from './progress.js';
 import { snapshotRootfs } from './rootfs.js';
+import { sweepStaleRuns } from './run-step.js';
 
 const io = processIo();
 
@@ -155,10 +156,12 @@ const app = command({
         await write(io.stdout, `${JSON.stringify(printed.right)}\n`);
         return E.right(0);
       }
+      const rootfs = snapshotRootfs(p);
+      await sweepStaleRuns(p, rootfs);
       const progress = makeProgress(mode.right, io.stderr);
       const started = Date.now();
       const built = await build(
-        { p, ctx, rootfs: snapshotRootfs(p), progress, scratch },
+        { p, ctx, rootfs, progress, scratch },
         {
           dockerfile,
           file: dfPath,
