@@ -36,9 +36,10 @@ const cmd = command({
     if (E.isLeft(n)) return n;
     const chosen = platform === undefined ? undefined : parsePlatform(platform);
     if (chosen && E.isLeft(chosen)) return chosen;
-    if (unpack) return E.left(failure('Unsupported', '--unpack: pull-time unpacking is not in this build yet (it needs the snapshot store); pull, then run'));
     const store = await openStore(root)();
     if (E.isLeft(store)) return store;
+    // loaded only when asked for, so a plain pull starts without the unpacker's code
+    const unpacker = unpack ? (await import('../snapshot/snapshot.js')).unpackLayer : undefined;
     const report = progressReporter(mode.right, 'tsd-pull', io.stderr, io.isTTY.stderr);
     for (const ref of refs) {
       const r = await pull(store.right, ref, {
@@ -47,6 +48,7 @@ const cmd = command({
         insecure,
         env: io.env,
         report,
+        ...(unpacker ? { unpack: unpacker } : {}),
       })();
       if (E.isLeft(r)) return r;
       await write(io.stdout, formatMessage(r.right));

@@ -24,18 +24,16 @@ import { tagDescriptor } from '../store/image.js';
 import { readIndex } from '../store/index-file.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
+import { chainIds } from '../snapshot/chain-id.js';
 import { fetchBlob } from './fetch.js';
 import { choosePlatform, foreignLayerNote, planBlobs } from './plan.js';
 
-/** What a pulled image is, for a step that runs after the blobs are in (unpacking: the run issue). */
-export interface PulledImage {
-  readonly ref: string;
-  readonly manifest: Manifest;
-  readonly config: ImageConfig;
-}
-
-/** The seam for pull-time unpacking: given the verified image, make its snapshots. */
-export type Unpacker = (p: StorePaths, image: PulledImage) => TE.TaskEither<Failure, void>;
+/**
+ * The seam for pull-time unpacking (src/snapshot's unpackLayer fits it): unpack one committed,
+ * verified layer into the snapshot of `chainId`. A pull calls it for each layer as soon as that
+ * layer's blob is in, one at a time, while the other layers still download.
+ */
+export type Unpacker = (p: StorePaths, layer: Descriptor, diffId: Digest, chainId: Digest) => TE.TaskEither<Failure, unknown>;
 
 export interface PullOptions {
   readonly platform?: Platform;
@@ -46,6 +44,7 @@ export interface PullOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly report?: Report;
   readonly policy?: RetryPolicy;
+  /** unpack layers into snapshots while pulling (tsd-pull --unpack wires src/snapshot's unpackLayer) */
   readonly unpack?: Unpacker;
 }
 
@@ -97,6 +96,37 @@ const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig
   return c.right;
 };
 
+/**
+ * Unpacks layers one at a time, in the order their blobs arrive, while the pull goes on.
+ * `settled` resolves (never rejects) once every started unpack is done, with the first failure.
+ */
+const unpackQueue = (p: StorePaths, unpack: Unpacker, manifest: Manifest, config: ImageConfig, what: string, report: Report) => {
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw failure('InvalidConfig', `${what}: ${diffIds.length} diff IDs for ${manifest.layers.length} layers; cannot unpack`, ExitCode.tool);
+  }
+  const ids = chainIds(diffIds);
+  let chain: Promise<void> = Promise.resolve();
+  let first: Failure | undefined;
+  return {
+    ready: (digest: Digest) => {
+      manifest.layers.forEach((l, i) => {
+        if (l.digest !== digest) return;
+        chain = chain.then(async () => {
+          if (first) return;
+          const r = await unpack(p, l, diffIds[i] as Digest, ids[i] as Digest)();
+          if (E.isLeft(r)) first ??= r.left;
+          else report({ event: 'unpacked', digest: l.digest, chainId: ids[i] as Digest });
+        });
+      });
+    },
+    settled: async (): Promise<Failure | undefined> => {
+      await chain;
+      return first;
+    },
+  };
+};
+
 const run = async (p: StorePaths, input: string, options: PullOptions): Promise<ImageMessage> => {
   const parsed = parseReference(input);
   if (E.isLeft(parsed)) throw parsed.left;
@@ -139,11 +169,20 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     config = c.right;
   }
 
-  await inParallel(plan.right.layers, options.concurrency ?? 6, (l: Descriptor) =>
-    fetchBlob(p, session, repo, l, report).catch((e) => {
-      throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
-    }),
-  );
+  const cfg = config as ImageConfig;
+  const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, cfg, configWhat, report) : undefined;
+  try {
+    await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
+      await fetchBlob(p, session, repo, l, report).catch((e) => {
+        throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+      });
+      unpacking?.ready(l.digest);
+    });
+  } finally {
+    await unpacking?.settled();
+  }
+  const unpacked = await unpacking?.settled();
+  if (unpacked) throw unpacked;
 
   // manifests last, then the name: nothing named can reach a missing blob
   await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest');
@@ -154,11 +193,6 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   if (!already) {
     const tagged = await tagDescriptor(p, entry, name)();
     if (E.isLeft(tagged)) throw tagged.left;
-  }
-  const cfg = config as ImageConfig;
-  if (options.unpack) {
-    const u = await options.unpack(p, { ref: name, manifest, config: cfg })();
-    if (E.isLeft(u)) throw u.left;
   }
   return imageMessage({
     ref: name,

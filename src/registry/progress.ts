@@ -12,7 +12,8 @@ export type TransferEvent =
   | { readonly event: 'skip'; readonly digest: Digest; readonly total: number; readonly reason: 'present' | 'exists' | 'mounted' }
   | { readonly event: 'done'; readonly digest: Digest; readonly total: number }
   | { readonly event: 'retry'; readonly what: string; readonly attempt: number; readonly delayMs: number; readonly reason: string }
-  | { readonly event: 'manifest'; readonly ref: string; readonly digest: Digest };
+  | { readonly event: 'manifest'; readonly ref: string; readonly digest: Digest }
+  | { readonly event: 'unpacked'; readonly digest: Digest; readonly chainId: Digest };
 
 export type Report = (e: TransferEvent) => void;
 
@@ -46,6 +47,8 @@ const plain = (tool: string, out: Writable): Report => (e) => {
       return void out.write(`${tool}: ${e.what}: ${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s\n`);
     case 'manifest':
       return void out.write(`${tool}: ${e.ref}: manifest ${e.digest}\n`);
+    case 'unpacked':
+      return void out.write(`${tool}: ${shortId(e.digest)}: unpacked\n`);
     case 'bytes':
       return;
   }

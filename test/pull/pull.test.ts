@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { paths } from '../../src/store/layout.js';
-import { OciLayout, skopeoCopy, skopeoDigest, startRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
+import { OciLayout, sha256, skopeoCopy, skopeoDigest, startRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
 import { removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
 
 let reg: Registry;
@@ -108,6 +108,18 @@ test('a multi-platform index: host platform by default, --platform picks another
   assert.is(none.stdout, '');
   assert.match(none.stderr, /^tsd-pull: .*no image for platform linux\/s390x; available: linux\/amd64, linux\/arm64\/v8/);
   assert.is(none.stderr.trim().split('\n').length, 1);
+  removeDir(p.root);
+});
+
+test('--unpack makes the snapshots of every layer while pulling', async () => {
+  const p = await tempStore();
+  const r = await tsd('pull', ['--unpack', '--progress=plain', `${reg.host}/test/app:v1`], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  assert.is((r.stderr.match(/: unpacked/g) ?? []).length, 2, r.stderr);
+  const [first, second] = layers.map((l) => l.diffId);
+  const chain2 = sha256(`${first} ${second}`);
+  assert.is(readFileSync(join(paths(p.root).snapshots, String(first).slice(7), 'fs', 'etc', 'hello'), 'utf8'), 'hello\n');
+  assert.is(readFileSync(join(paths(p.root).snapshots, chain2.slice(7), 'fs', 'etc', 'second'), 'utf8'), 'two\n');
   removeDir(p.root);
 });
 
