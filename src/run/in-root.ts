@@ -49,7 +49,8 @@ export const mkdirInRoot = async (root: string, path: string, uid = 0, gid = 0):
     const host = await resolveInRoot(root, parts.slice(0, i).join('/'));
     const st = await fs.stat(host).catch(() => undefined);
     if (st) continue;
-    await fs.mkdir(host, { mode: 0o755 });
+    // `host` has no symlink left in it; a link's missing target dirs are made inside the root
+    await fs.mkdir(host, { mode: 0o755, recursive: true });
     await fs.chown(host, uid, gid);
   }
 };
