@@ -38,3 +38,14 @@ await build({
   // CommonJS dependencies bundled into ESM still call require() for Node built-ins.
   banner: { js: "import { createRequire as __tsdRequire } from 'node:module'; const require = __tsdRequire(import.meta.url);" },
 });
+
+// tsd-run's supervisor is a small C program (src/run/supervisor.c, docs/run.md says why): build it
+// with the machine's cc when there is one; tsd-run otherwise compiles it on first use.
+{
+  const { spawnSync } = await import('node:child_process');
+  const cc = process.env.CC ?? 'cc';
+  if (existsSync('src/run/supervisor.c') && spawnSync('sh', ['-c', `command -v ${cc}`]).status === 0) {
+    const r = spawnSync(cc, ['-O2', '-o', 'dist/tsd-supervisor.tmp', 'src/run/supervisor.c'], { stdio: 'inherit' });
+    if (r.status === 0) (await import('node:fs')).renameSync('dist/tsd-supervisor.tmp', 'dist/tsd-supervisor');
+  }
+}
