@@ -59,7 +59,8 @@ const planContext = async (dir: string, file: string | undefined): Promise<E.Eit
     if (E.isLeft(data)) return data;
     return E.right({ root, ...(fallbackIgnore ? { ignoreFile: fallbackIgnore } : {}), outside: data.right });
   }
-  const df = file === undefined ? `${root}/Dockerfile` : resolve(file);
+  // like docker build: DIR/Dockerfile, else DIR/dockerfile; -f is taken from the current directory
+  const df = file !== undefined ? resolve(file) : !(await exists(`${root}/Dockerfile`)) && (await exists(`${root}/dockerfile`)) ? `${root}/dockerfile` : `${root}/Dockerfile`;
   const dfStat = await fs.stat(df).then((s) => E.right(s), (e) => E.left(fromError(`Dockerfile ${file ?? `${dir}/Dockerfile`}`)(e)));
   if (E.isLeft(dfStat)) return dfStat;
   if (!dfStat.right.isFile()) return E.left(failure('NotAFile', `Dockerfile ${file ?? 'Dockerfile'}: not a regular file`));

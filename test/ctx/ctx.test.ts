@@ -277,6 +277,17 @@ for (const [what, args, ignore, code, stderr] of failures) {
   });
 }
 
+test('without a Dockerfile, a lower-case dockerfile is taken (as docker build does)', async () => {
+  const dir = tempDir('tsd-ctx-lower-');
+  try {
+    writeFileSync(join(dir, 'dockerfile'), 'FROM scratch\n');
+    const es = await entries((await ctx([dir])).out);
+    assert.equal(es.map((e) => [e.name, e.pax['TSD.role']]), [['dockerfile', 'dockerfile']]);
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('a context that is a file is refused', async () => {
   const dir = makeTree();
   try {
