@@ -115,7 +115,7 @@ export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Eit
   const destIsDir =
     req.dest.endsWith('/') || req.dest.endsWith('/.') || req.dest === '.' || destClean === '' || isDirectoryIn(tree, destClean) ||
     req.sources.length > 1 || req.sources.some(hasMagic) && count > 1;
-  if (count > 1 && !destIsDir && req.sources.length > 1) {
+  if (req.sources.length > 1 && !req.dest.endsWith('/')) {
     return E.left('when using COPY with more than one source file, the destination must be a directory and end with a /');
   }
   // where the destination really is once symlinks in the image are followed
