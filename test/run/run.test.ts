@@ -3,7 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeDir, tempDir, tsd } from '../support/tsd.js';
+import { spawn } from 'node:child_process';
+import { REPO, removeDir, tempDir, tsd } from '../support/tsd.js';
 import { busyboxImage, REF } from './busybox.js';
 import { tempStore } from '../support/tsd.js';
 import type { StorePaths } from '../../src/store/layout.js';
@@ -153,6 +154,26 @@ test('the image JSON line on stdin (tsd-build | tsd-run); --print shows config.j
   assert.equal(spec.process.args, ['true']);
   assert.is(spec.linux.resources.memory.limit, 32 << 20);
   assert.is((await run(['ps', '-a', '-q'])).stdout, '');
+});
+
+test('SIGTERM and SIGINT sent to tsd-run reach the container; -i passes stdin; --runtime names a missing runtime', async () => {
+  const signalled = (sig: NodeJS.Signals) =>
+    new Promise<{ code: number | null; out: string }>((done) => {
+      const child = spawn(join(REPO, 'bin', 'tsd-run'), ['--rm', 'bb:test', 'sh', '-c', `trap 'echo got ${sig}; exit 7' ${sig.slice(3)}; echo ready; while true; do sleep 0.05; done`], { env: { ...process.env, TSD_ROOT: p.root }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out === 'ready\n') child.kill(sig);
+      });
+      child.on('close', (code) => done({ code, out }));
+    });
+  assert.equal(await signalled('SIGTERM'), { code: 7, out: `ready\ngot SIGTERM\n` });
+  assert.equal(await signalled('SIGINT'), { code: 7, out: `ready\ngot SIGINT\n` });
+  assert.is((await run(['--rm', '-i', 'bb:test', 'cat'], 'piped in\n')).stdout, 'piped in\n');
+  assert.is((await run(['--rm', 'bb:test', 'cat'], 'not passed without -i\n')).stdout, '');
+  const rt = await run(['--rm', '--runtime', 'no-such-runtime', 'bb:test', 'true']);
+  assert.is(rt.code, 125);
+  assert.is(rt.stderr, 'tsd-run: runtime no-such-runtime: not installed\n');
 });
 
 test.after(async () => {
