@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "$(cat /app/greeting.txt)! (built by tsd-build, running as $(id -un))"
