@@ -43,7 +43,7 @@ const entries = async (tarBytes: Buffer): Promise<Entry[]> => {
   const done = new Promise<void>((resolve, reject) => {
     ex.on('entry', (h, stream, next) => {
       const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
         out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, mtime: (h.mtime?.getTime() ?? 0) / 1000, ...(h.linkname ? { linkname: h.linkname } : {}), pax: (h.pax ?? {}) as Record<string, string>, body: Buffer.concat(chunks) });
         next();
