@@ -28,7 +28,7 @@ const BLOB_LOCK_WAIT_MS = 6 * 60 * 60 * 1000;
 
 export const partialPath = (p: StorePaths, d: Digest): string => join(p.ingest, `${algorithmOf(d)}-${hexOf(d)}.partial`);
 
-/** Appends to the partial at `position`, hashing each chunk once it is on disk. */
+/** Appends to the partial at `position`, hashing each chunk on its way. */
 class PartialWriter extends Writable {
   constructor(
     private readonly fh: FileHandle,
@@ -47,9 +47,11 @@ class PartialWriter extends Writable {
       done(failure('SizeMismatch', `${this.what}: the registry sent more than the ${this.limit} bytes the manifest declares`, ExitCode.tool) as unknown as Error);
       return;
     }
+    // hashed before the write lands, so hashing overlaps the disk; should the write fail, the
+    // attempt fails, and the next one hashes the partial again from what is on disk
+    for (const b of bufs) this.hash.update(b);
     this.fh.writev(bufs, this.position).then(({ bytesWritten }) => {
       if (bytesWritten !== length) throw new Error(`short write (${bytesWritten} of ${length} bytes)`);
-      for (const b of bufs) this.hash.update(b);
       this.position += length;
       this.onBytes(this.position);
       done();
