@@ -30,3 +30,6 @@ export { parsePasswd, parseGroup, resolveUser } from './run/user.js';
 export { resolveInRoot, readInRoot, mkdirInRoot, lookupCommand } from './run/in-root.js';
 export { decodeRunOptions, type RunOptions } from './run/options.js';
 export { containerRoots, listRecords as listContainers, findContainer, readState as readContainerState, type ContainerRecord, type ContainerState } from './run/container.js';
+export { pull, type PullOptions, type Unpacker } from './pull/pull.js';
+export { push, type PushOptions } from './push/push.js';
+export { progressReporter, type TransferEvent, type Report, type ProgressMode } from './registry/progress.js';
