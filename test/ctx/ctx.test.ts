@@ -256,6 +256,28 @@ test('an unreadable file is a clear one-line error naming it', async () => {
   }
 });
 
+test('an unreadable directory is an error unless .dockerignore excludes it (it is then not entered)', async () => {
+  const dir = makeTree();
+  try {
+    chmodSync(dir, 0o755);
+    for (const d of ['a', 'a/deep']) chmodSync(join(dir, d), 0o755);
+    for (const f of ['Dockerfile', 'b.txt', 'a/x.txt', 'a/deep/y.txt', 'run.sh']) chmodSync(join(dir, f), 0o644);
+    mkdirSync(join(dir, 'private'));
+    writeFileSync(join(dir, 'private/k'), 'k');
+    chmodSync(join(dir, 'private'), 0o000);
+    const r = await ctx([dir], { asNobody: true });
+    assert.is(r.stderr, 'tsd-ctx: read directory private: permission denied\n');
+    assert.is(r.code, 1);
+    writeFileSync(join(dir, '.dockerignore'), 'private\n');
+    const ok = await ctx([dir], { asNobody: true });
+    assert.is(ok.code, 0, ok.stderr);
+    assert.not.ok((await names(ok)).some((n) => n.startsWith('private')));
+  } finally {
+    chmodSync(join(dir, 'private'), 0o755);
+    removeDir(dir);
+  }
+});
+
 const failures: [string, string[], string | undefined, number, string][] = [
   ['a missing context directory', ['/nonexistent/ctx'], undefined, 2, 'tsd-ctx: context directory /nonexistent/ctx: no such file or directory\n'],
   ['a missing Dockerfile', ['DIR', '-f', '/nonexistent/Dockerfile'], undefined, 2, 'tsd-ctx: Dockerfile /nonexistent/Dockerfile: no such file or directory\n'],
