@@ -1,60 +1,78 @@
 // tsd-pull REF…: fetch images from a registry into the store; one image JSON line each.
-import { command, flag, option, optional, restPositionals, string } from 'cmd-ts';
-import * as E from 'fp-ts/lib/Either.js';
-import { rootOption } from '../cli/options.js';
-import { processIo, runShell, write, type CommandResult } from '../cli/shell.js';
-import { failure } from '../failure.js';
-import { formatMessage } from '../message.js';
-import { parsePlatform } from '../oci/platform.js';
-import { concurrencyOption, decodeConcurrency, decodeProgress, insecureOption, progressOption, quietFlag } from '../registry/options.js';
-import { progressReporter } from '../registry/progress.js';
-import { openStore } from '../store/store.js';
+// Start-up is budgeted (a warm re-pull at most 1.5 × `node -e 0`, bench/pull), and the argument
+// parser alone costs a good part of it: so a plain command line (REFs with only --root, -q,
+// --quiet, --progress) is answered here without it; any other goes to commands.ts, loaded on
+// demand. Both paths print the same bytes and exit with the same codes.
 import { VERSION } from '../version.js';
-import { pull } from './pull.js';
 
-const io = processIo();
+export interface PlainPull {
+  readonly refs: readonly string[];
+  readonly root?: string;
+  readonly progress?: string;
+  readonly quiet: boolean;
+}
 
-const cmd = command({
-  name: 'tsd-pull',
-  version: VERSION,
-  description: 'fetch images from a registry into the store and print one image JSON line each',
-  args: {
-    root: rootOption,
-    platform: option({ type: optional(string), long: 'platform', description: 'os/arch[/variant] to pick from a multi-platform image (default: this host)' }),
-    concurrency: concurrencyOption,
-    insecure: insecureOption,
-    progress: progressOption,
-    quiet: quietFlag,
-    unpack: flag({ long: 'unpack', description: 'unpack layers into snapshots so the image is ready to run' }),
-    refs: restPositionals({ type: string, displayName: 'REF' }),
-  },
-  handler: async ({ root, platform, concurrency, insecure, progress, quiet, unpack, refs }): Promise<CommandResult> => {
-    if (refs.length === 0) return E.left(failure('Usage', 'no image named: tsd-pull REF…'));
-    const mode = decodeProgress(progress, quiet);
-    if (E.isLeft(mode)) return mode;
-    const n = decodeConcurrency(concurrency);
-    if (E.isLeft(n)) return n;
-    const chosen = platform === undefined ? undefined : parsePlatform(platform);
-    if (chosen && E.isLeft(chosen)) return chosen;
-    const store = await openStore(root)();
-    if (E.isLeft(store)) return store;
-    // loaded only when asked for, so a plain pull starts without the unpacker's code
-    const unpacker = unpack ? (await import('../snapshot/snapshot.js')).unpackLayer : undefined;
-    const report = progressReporter(mode.right, 'tsd-pull', io.stderr, io.isTTY.stderr);
-    for (const ref of refs) {
-      const r = await pull(store.right, ref, {
-        ...(chosen ? { platform: chosen.right } : {}),
-        concurrency: n.right,
-        insecure,
-        env: io.env,
-        report,
-        ...(unpacker ? { unpack: unpacker } : {}),
-      })();
-      if (E.isLeft(r)) return r;
-      await write(io.stdout, formatMessage(r.right));
-    }
-    return E.right(0);
-  },
-});
+/** The options of a plain pull, or undefined when the command line needs the full parser. Pure. */
+export const plainPull = (argv: readonly string[]): PlainPull | undefined => {
+  const refs: string[] = [];
+  let root: string | undefined;
+  let progress: string | undefined;
+  let quiet = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '-q' || a === '--quiet') quiet = true;
+    else if ((a === '--root' || a === '--progress') && i + 1 < argv.length && !(argv[i + 1] as string).startsWith('-')) {
+      if (a === '--root') root = argv[++i];
+      else progress = argv[++i];
+    } else if (a.startsWith('--root=')) root = a.slice('--root='.length);
+    else if (a.startsWith('--progress=')) progress = a.slice('--progress='.length);
+    else if (a.startsWith('-')) return undefined;
+    else refs.push(a);
+  }
+  if (refs.length === 0) return undefined;
+  return { refs, quiet, ...(root !== undefined ? { root } : {}), ...(progress !== undefined ? { progress } : {}) };
+};
 
-void runShell('tsd-pull', cmd, process.argv.slice(2));
+/** Exits once stdout and stderr have drained (pipes are asynchronous in Node). */
+const exit = (code: number): void => {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+};
+
+const fail = (f: { message: string; exitCode: number }): void => {
+  process.stderr.write(`tsd-pull: ${f.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  exit(f.exitCode);
+};
+
+const fastPull = async (args: PlainPull): Promise<void> => {
+  const [{ openStore }, { pull }, { progressReporter }, { decodeProgress }] = await Promise.all([
+    import('../store/store.js'),
+    import('./pull.js'),
+    import('../registry/progress.js'),
+    import('../registry/mode.js'),
+  ]);
+  const mode = decodeProgress(args.progress, args.quiet);
+  if (mode._tag === 'Left') return fail(mode.left);
+  const store = await openStore(args.root)();
+  if (store._tag === 'Left') return fail(store.left);
+  const report = progressReporter(mode.right, 'tsd-pull', process.stderr, !!process.stderr.isTTY);
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+  });
+  for (const ref of args.refs) {
+    const r = await pull(store.right, ref, { env: process.env, report })();
+    if (r._tag === 'Left') return fail(r.left);
+    process.stdout.write(`${JSON.stringify(r.right)}\n`);
+  }
+  exit(0);
+};
+
+const argv = process.argv.slice(2);
+const plain = plainPull(argv);
+if (argv.length === 1 && argv[0] === '--version') process.stdout.write(`${VERSION}\n`);
+else if (plain !== undefined) void fastPull(plain);
+else void import('./commands.js').then((m) => m.main(argv));

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
-import { imageMessage, type ImageMessage } from '../message.js';
+import type { ImageMessage } from '../message.js';
 import { decodeImageConfig, type ImageConfig } from '../oci/config.js';
 import type { Digest } from '../oci/digest.js';
 import { decodeManifestBytes, manifestMediaType, REF_NAME, type Descriptor, type Manifest, type ManifestOrIndex, type Platform } from '../oci/manifest.js';
@@ -194,14 +194,17 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     const tagged = await tagDescriptor(p, entry, name)();
     if (E.isLeft(tagged)) throw tagged.left;
   }
-  return imageMessage({
+  // built here rather than with message.ts's imageMessage, whose module loads readline (start-up)
+  return {
+    v: 1,
+    type: 'image',
     ref: name,
     digest: top.digest,
     mediaType: entry.mediaType,
     size: entry.size,
     config: manifest.config.digest,
     platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
-  });
+  };
 };
 
 /** Pulls `reference` into the store at `p` and returns the image message tsd-pull prints. */

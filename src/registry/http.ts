@@ -2,7 +2,7 @@
 // registry client must: the registry's Authorization header never travels to another origin
 // (blob storage such as S3 signs its own URLs), and https is never downgraded to http.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ExitCode, failure, type Failure } from '../failure.js';
 
@@ -23,10 +23,11 @@ export interface HttpResponse {
   readonly body: IncomingMessage;
 }
 
-const agents = {
-  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-};
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+// TLS is loaded only when a registry speaks https (loading it costs start-up time on loopback pulls)
+let tls: Promise<{ request: typeof http.request; agent: HttpsAgent }> | undefined;
+const httpsLib = () =>
+  (tls ??= import('node:https').then((https) => ({ request: https.request, agent: new https.Agent({ keepAlive: true, maxSockets: 32 }) })));
 
 const MAX_REDIRECTS = 5;
 /** No response headers within this time is a network fault (retried like a reset). */
@@ -79,12 +80,11 @@ export const readBody = (r: HttpResponse, max: number, what: string): Promise<Bu
 
 const sameOrigin = (a: URL, b: URL): boolean => a.protocol === b.protocol && a.host === b.host;
 
-const once = (req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> =>
-  new Promise((resolve, reject) => {
-    const lib = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? agents.https : agents.http;
+const once = async (req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> => {
+  const { request, agent } = url.protocol === 'https:' ? await httpsLib() : { request: http.request, agent: httpAgent };
+  return new Promise((resolve, reject) => {
     const body = req.body?.();
-    const out = lib.request(url, { method: req.method, headers, agent }, (res) => {
+    const out = request(url, { method: req.method, headers, agent }, (res) => {
       clearTimeout(timer);
       resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
     });
@@ -100,6 +100,7 @@ const once = (req: HttpRequest, url: URL, headers: Record<string, string>): Prom
       body.pipe(out);
     }
   });
+};
 
 /**
  * Sends `req`, following up to five redirects for GET and HEAD (and 307/308 for the others).

@@ -1,8 +1,8 @@
 // Options tsd-pull and tsd-push share, declared once and decoded at the boundary.
+export { decodeProgress } from './mode.js';
 import { flag, multioption, option, optional, string, array } from 'cmd-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { failure, type Failure } from '../failure.js';
-import type { ProgressMode } from './progress.js';
 
 export const insecureOption = multioption({
   type: array(string),
@@ -23,14 +23,6 @@ export const concurrencyOption = option({
   long: 'concurrency',
   description: 'blobs transferred at once (default 6)',
 });
-
-export const decodeProgress = (value: string | undefined, quiet: boolean): E.Either<Failure, ProgressMode> => {
-  if (quiet) return E.right('quiet');
-  const v = value ?? 'auto';
-  return v === 'auto' || v === 'tty' || v === 'plain' || v === 'json' || v === 'quiet'
-    ? E.right(v)
-    : E.left(failure('InvalidOption', `--progress ${JSON.stringify(v)}: expected auto, tty, plain or json`));
-};
 
 export const decodeConcurrency = (value: string | undefined): E.Either<Failure, number> => {
   if (value === undefined) return E.right(6);
