@@ -4,34 +4,7 @@
 // --quiet, --progress) is answered here without it; any other goes to commands.ts, loaded on
 // demand. Both paths print the same bytes and exit with the same codes.
 import { VERSION } from '../version.js';
-
-export interface PlainPull {
-  readonly refs: readonly string[];
-  readonly root?: string;
-  readonly progress?: string;
-  readonly quiet: boolean;
-}
-
-/** The options of a plain pull, or undefined when the command line needs the full parser. Pure. */
-export const plainPull = (argv: readonly string[]): PlainPull | undefined => {
-  const refs: string[] = [];
-  let root: string | undefined;
-  let progress: string | undefined;
-  let quiet = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '-q' || a === '--quiet') quiet = true;
-    else if ((a === '--root' || a === '--progress') && i + 1 < argv.length && !(argv[i + 1] as string).startsWith('-')) {
-      if (a === '--root') root = argv[++i];
-      else progress = argv[++i];
-    } else if (a.startsWith('--root=')) root = a.slice('--root='.length);
-    else if (a.startsWith('--progress=')) progress = a.slice('--progress='.length);
-    else if (a.startsWith('-')) return undefined;
-    else refs.push(a);
-  }
-  if (refs.length === 0) return undefined;
-  return { refs, quiet, ...(root !== undefined ? { root } : {}), ...(progress !== undefined ? { progress } : {}) };
-};
+import { plainPull, type PlainPull } from './plain-args.js';
 
 /** Exits once stdout and stderr have drained (pipes are asynchronous in Node). */
 const exit = (code: number): void => {

@@ -9,6 +9,7 @@ import { defaultRetryPolicy, isRetryableStatus, parseRetryAfter, retryDelay } fr
 import { mergeScopes } from '../../src/registry/session.js';
 import { choosePlatform, planBlobs } from '../../src/pull/plan.js';
 import { chunksOf, planPush } from '../../src/push/plan.js';
+import { plainPull } from '../../src/pull/plain-args.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { Index, Manifest } from '../../src/oci/manifest.js';
 
@@ -108,6 +109,15 @@ test('push plan: chunks and distinct blobs', () => {
   const top = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: d('9'), size: 1 };
   const plan = planPush(top, [{ descriptor: { mediaType: 'x', digest: d('1'), size: 1 }, manifest: m1 }, { descriptor: { mediaType: 'x', digest: d('2'), size: 1 }, manifest: m2 }]);
   assert.equal(plan.blobs.map((b) => b.digest), [d('c'), d('a'), d('b'), d('e')]);
+});
+
+test('tsd-pull fast path: only plain command lines skip the full parser', () => {
+  assert.equal(plainPull(['a:1', 'b']), { refs: ['a:1', 'b'], quiet: false });
+  assert.equal(plainPull(['-q', '--root', '/r', '--progress=json', 'a']), { refs: ['a'], quiet: true, root: '/r', progress: 'json' });
+  assert.is(plainPull(['--platform', 'linux/arm64', 'a']), undefined);
+  assert.is(plainPull(['--unpack', 'a']), undefined);
+  assert.is(plainPull(['-q']), undefined);
+  assert.is(plainPull(['--root']), undefined);
 });
 
 test.run();
