@@ -95,12 +95,16 @@ ${auth}`;
   const child = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  // a test process that dies early takes its registry with it
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
   await waitReady(host, child, () => stderr);
   return {
     host,
     port,
     dir,
     stop: async () => {
+      process.off('exit', reap);
       if (child.exitCode === null) {
         child.kill('SIGTERM');
         await new Promise((r) => child.once('exit', r));
