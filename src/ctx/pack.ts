@@ -6,11 +6,12 @@
 // streamed in a second, so memory stays bounded by SMALL plus the output batch.
 import { createHash } from 'node:crypto';
 import { constants, promises as fs, readlinkSync, type Stats } from 'node:fs';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import tar from 'tar-stream';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+import { Flusher } from './flusher.js';
 import { startReader, type FileJob, type FileRead } from './reader.js';
 import type { WalkEntry } from './walk.js';
 
@@ -21,8 +22,6 @@ export const ROLE_PAX_KEY = 'TSD.role';
 
 /** Files up to this size are read whole; bigger ones are streamed twice. */
 const SMALL = 1 << 20;
-/** Output is handed to stdout in pieces of about this size (fewer write calls). */
-const BATCH = 1 << 19;
 /** How much may be handed to tar-stream before waiting for it to drain. */
 const WAIT_BYTES = 1 << 20;
 /** A segment of the walk read by the worker in one batch, and how many run ahead. */
@@ -75,41 +74,27 @@ const hashFile = async (abs: string): Promise<{ digest: string; size: number } |
   return { digest: `sha256:${h.digest('hex')}`, size };
 };
 
-/** Joins small chunks (headers, small files) into BATCH-sized ones; big chunks pass as they are. */
-const batcher = (): Transform => {
-  let parts: Buffer[] = [];
-  let size = 0;
-  const take = (): Buffer => {
-    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-    parts = [];
-    size = 0;
-    return out;
-  };
-  return new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      if (chunk.length >= BATCH / 4) {
-        if (size > 0) this.push(take());
-        done(null, chunk);
-        return;
-      }
-      parts.push(chunk);
-      size += chunk.length;
-      done(null, size >= BATCH ? take() : undefined);
-    },
-    flush(done) {
-      done(null, size > 0 ? take() : undefined);
-    },
-  });
-};
-
 const withPax = (pax: Record<string, string> | undefined) => (pax ? { pax } : {});
 
 const changed = (path: string): Failure => failure('FileChanged', `read ${path}: the file changed while it was being sent`, ExitCode.tool);
 
 /** Writes the tar of `entries` to `out`; resolves when the last byte is handed over. */
 export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>>, out: Writable, opts: PackOptions): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
+  const digests = opts.digests ?? true;
+  const reader = startReader(opts.threads ?? true, digests);
+  // a batch buffer goes back to the reader once the flusher is done with all its file bytes
+  const outstanding = new Map<ArrayBufferLike, number>();
+  const seen = (chunk: Buffer) => {
+    const left = outstanding.get(chunk.buffer);
+    if (left === undefined) return;
+    if (left > chunk.length) outstanding.set(chunk.buffer, left - chunk.length);
+    else {
+      outstanding.delete(chunk.buffer);
+      reader.release(chunk.buffer);
+    }
+  };
   const pack = tar.pack();
-  const piped = pipeline(pack as unknown as NodeJS.ReadableStream, batcher(), out);
+  const piped = pipeline(pack as unknown as NodeJS.ReadableStream, new Flusher(out, seen));
   piped.catch(() => undefined);
   const links = new Map<string, string>();
   const clamp = (s: Stats): Date => {
@@ -155,8 +140,6 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     readonly steps: Step[];
     readonly reads: Promise<FileRead[]>;
   }
-  const digests = opts.digests ?? true;
-  const reader = startReader(opts.threads ?? true, digests);
   const plan = (e: WalkEntry, jobs: FileJob[]): Step | undefined => {
     const s = e.stat;
     if (s.isDirectory()) return { kind: 'header', e, header: { name: `${e.path}/`, type: 'directory', ...base(e) } };
@@ -210,6 +193,17 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
   };
   const writeSegment = async (seg: Segment): Promise<E.Either<Failure, void>> => {
     const reads = await seg.reads;
+    let batch: ArrayBufferLike | undefined;
+    let pending = 0;
+    for (const r of reads) {
+      if (r.kind !== 'ok') continue;
+      batch = r.data.buffer;
+      pending += r.data.length;
+    }
+    if (batch !== undefined) {
+      if (pending > 0) outstanding.set(batch, pending);
+      else reader.release(batch);
+    }
     for (const step of seg.steps) {
       const w = await writeStep(step, reads);
       if (E.isLeft(w)) return w;

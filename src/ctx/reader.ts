@@ -19,8 +19,13 @@ export type FileRead =
 
 export interface Reader {
   readonly read: (files: readonly FileJob[]) => Promise<FileRead[]>;
+  /** Gives back a batch buffer (the `buffer` of a FileRead's data) once its bytes are written. */
+  readonly release: (buffer: ArrayBufferLike) => void;
   readonly close: () => Promise<void>;
 }
+
+/** Batch buffers hold at least this much (a batch closes past 1 MiB, a small file is ≤ 1 MiB). */
+export const BATCH_CAPACITY = (2 << 20) + 1;
 
 type Outcome = { digest: string } | { changed: true } | { code?: string; message: string };
 
@@ -28,11 +33,19 @@ type Outcome = { digest: string } | { changed: true } | { code?: string; message
  * Reads one batch into one buffer. Self-contained (its only inputs are its parameters) because
  * its source text is also what the worker evaluates.
  */
-function readBatch(files: readonly FileJob[], hash: boolean, fsm: typeof fs, cryptom: typeof crypto): { buffer: ArrayBuffer; out: Outcome[] } {
+function readBatch(
+  files: readonly FileJob[],
+  hash: boolean,
+  pool: ArrayBuffer[],
+  capacity: number,
+  fsm: typeof fs,
+  cryptom: typeof crypto,
+): { buffer: ArrayBuffer; out: Outcome[] } {
   const flags = fsm.constants.O_RDONLY | fsm.constants.O_NOFOLLOW | fsm.constants.O_NONBLOCK;
   let total = 1;
   for (const f of files) total += f.size;
-  const buf = new Uint8Array(new ArrayBuffer(total));
+  const reused = total <= capacity ? pool.pop() : undefined;
+  const buf = new Uint8Array(reused ?? new ArrayBuffer(Math.max(total, capacity)));
   const out: Outcome[] = [];
   let off = 0;
   for (const f of files) {
@@ -66,9 +79,11 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 const readBatch = ${readBatch.toString()};
-parentPort.on('message', ({ id, files, hash }) => {
-  const { buffer, out } = readBatch(files, hash, fs, crypto);
-  parentPort.postMessage({ id, buffer, out }, [buffer]);
+const pool = [];
+parentPort.on('message', (m) => {
+  if (m.recycle) { pool.push(m.recycle); return; }
+  const { buffer, out } = readBatch(m.files, m.hash, pool, ${BATCH_CAPACITY}, fs, crypto);
+  parentPort.postMessage({ id: m.id, buffer, out }, [buffer]);
 });
 `;
 
@@ -84,13 +99,19 @@ const decode = (files: readonly FileJob[], buffer: ArrayBuffer, out: readonly Ou
   });
 };
 
-const inlineReader = (hash: boolean): Reader => ({
-  read: async (files) => {
-    const { buffer, out } = readBatch(files, hash, fs, crypto);
-    return decode(files, buffer, out);
-  },
-  close: async () => undefined,
-});
+const inlineReader = (hash: boolean): Reader => {
+  const pool: ArrayBuffer[] = [];
+  return {
+    read: async (files) => {
+      const { buffer, out } = readBatch(files, hash, pool, BATCH_CAPACITY, fs, crypto);
+      return decode(files, buffer, out);
+    },
+    release: (buffer) => {
+      if (buffer instanceof ArrayBuffer && buffer.byteLength >= BATCH_CAPACITY && pool.length < 8) pool.push(buffer);
+    },
+    close: async () => undefined,
+  };
+};
 
 const workerReader = (hash: boolean): Reader => {
   const worker = new Worker(WORKER_SOURCE, { eval: true });
@@ -116,6 +137,9 @@ const workerReader = (hash: boolean): Reader => {
             waiting.set(id, { files, resolve, reject });
             worker.postMessage({ id, hash, files: files.map((f) => ({ abs: f.abs, size: f.size })) });
           }),
+    release: (buffer) => {
+      if (buffer instanceof ArrayBuffer && buffer.byteLength >= BATCH_CAPACITY) worker.postMessage({ recycle: buffer }, [buffer]);
+    },
     close: async () => {
       await worker.terminate();
     },
