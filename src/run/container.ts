@@ -96,7 +96,7 @@ const NOUNS = ['turing', 'hopper', 'lovelace', 'ritchie', 'thompson', 'knuth', '
 /** A Docker-like name from an ID (deterministic, so the same ID always names the same). */
 export const nameFor = (id: string): string => {
   const n = parseInt(id.slice(0, 8), 16);
-  return `${ADJECTIVES[n % ADJECTIVES.length]}_${NOUNS[(n >> 4) % NOUNS.length]}_${id.slice(0, 4)}`;
+  return `${ADJECTIVES[n % ADJECTIVES.length]}_${NOUNS[(n >>> 4) % NOUNS.length]}_${id.slice(0, 4)}`;
 };
 
 export const writeAtomic = async (path: string, text: string): Promise<void> => {

@@ -140,6 +140,9 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const reserved = o.name !== undefined ? await withLock(join(p.locks, 'containers.lock'))(reserve)() : await reserve();
     if (E.isLeft(reserved)) return reserved;
     const name = reserved.right;
+    // what gc must keep, recorded before the mount (src/store/roots.ts, docs/snapshots.md)
+    const chain = img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [];
+    await Promise.all([fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`), fs.writeFile(f.snapshots, `${chain.join('\n')}\n`)]);
     await Promise.all([fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
     const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs });
     if (E.isLeft(m)) {
@@ -230,7 +233,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       image: imageName,
       imageDigest: img.entry.digest,
       imageId: img.configDigest,
-      chainIds: img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [],
+      chainIds: chain,
       command,
       restart: o.restart,
       stopSignal: o.stopSignal ?? image.StopSignal ?? 'SIGTERM',
@@ -247,8 +250,6 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       readonly: o.readOnly,
     };
     await fs.writeFile(join(f.bundle, 'config.json'), JSON.stringify(s));
-    await fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`);
-    await fs.writeFile(f.snapshots, `${record.chainIds.join('\n')}\n`);
     await writeState(p, id, { status: 'created' });
     await writeAtomic(f.record, `${JSON.stringify(record)}\n`);
     return E.right({ record, spec: s });

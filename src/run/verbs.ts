@@ -2,6 +2,7 @@
 // inspect, exec, start, restart, top. Each decodes its argv, acts through lifecycle.ts and prints.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/shell.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
@@ -14,6 +15,10 @@ import { files, findContainer, listRecords, readState, toMessage, type Container
 import { remountRootfs } from './create.js';
 import { killContainer, observe, removeContainer, runtimeCmd, stopContainer, waitExit, waitStopped } from './lifecycle.js';
 import { tailLines } from './logs.js';
+import { lookupCommand } from './in-root.js';
+import { DEFAULT_PATH } from './defaults.js';
+import { RunExit } from './runtime.js';
+import type { RuntimeSpec } from './spec.js';
 import { runtimeRoot, startSupervised } from './supervise.js';
 
 type Verb = (argv: readonly string[], io: Io) => Promise<CommandResult>;
@@ -133,6 +138,14 @@ const exec: Verb = async (argv) => {
   const u = lastValue(a.right, 'user');
   const args = ['--root', runtimeRoot(p.right), 'exec', ...(isSet(a.right, 'tty') ? ['--tty'] : []), ...(isSet(a.right, 'detach') ? ['--detach'] : []), ...(u !== undefined ? ['--user', u] : []), ...allValues(a.right, 'env').flatMap((e) => ['--env', e]), ...(lastValue(a.right, 'workdir') !== undefined ? ['--cwd', lastValue(a.right, 'workdir') as string] : []), r.right.id, ...cmd];
   if (u !== undefined && !/^\d+(:\d+)?$/.test(u)) return E.left(failure('InvalidUser', `exec -u ${u}: give numeric uid[:gid] (names are resolved only by tsd-run run)`, ExitCode.tool));
+  // as for run: a missing or unrunnable command is 127/126 with one line, found before exec
+  const f = files(p.right, r.right.id);
+  const bundleSpec = JSON.parse(await fs.readFile(join(f.bundle, 'config.json'), 'utf8').catch(() => '{}')) as Partial<RuntimeSpec>;
+  const envPath = [...(bundleSpec.process?.env ?? []), ...allValues(a.right, 'env')].filter((kv) => kv.startsWith('PATH=')).at(-1)?.slice(5) ?? DEFAULT_PATH;
+  const first = cmd[0] as string;
+  const found = await lookupCommand(f.rootfs, first, envPath, lastValue(a.right, 'workdir') ?? bundleSpec.process?.cwd ?? '/');
+  if (found._tag === 'NotFound') return E.left(failure('CommandNotFound', `exec ${first}: ${first.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`, RunExit.notFound as unknown as ExitCode));
+  if (found._tag === 'NotExecutable') return E.left(failure('CannotInvoke', `exec ${first}: ${found.why}`, RunExit.cannotInvoke as unknown as ExitCode));
   const code = await new Promise<number>((done) => {
     const child = spawn(r.right.runtime, args, { stdio: [isSet(a.right, 'interactive') ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
     child.on('error', () => done(ExitCode.tool));

@@ -21,7 +21,11 @@ const detach = async (args: string[]): Promise<string> => {
   assert.is(m.state, 'running');
   return m.id;
 };
-const inspect = async (c: string) => JSON.parse((await run(['inspect', c])).stdout) as { State: { Status: string; ExitCode: number | null; Error: string; Health?: { Status: string; FailingStreak: number } }; RestartCount: number };
+const inspect = async (c: string) => {
+  const r = await run(['inspect', c]);
+  if (r.code !== 0) throw new Error(`inspect ${c}: exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { State: { Status: string; ExitCode: number | null; Error: string; Health?: { Status: string; FailingStreak: number } }; RestartCount: number };
+};
 const until = async <T>(what: string, f: () => Promise<T | undefined>, ms = 10_000): Promise<T> => {
   const end = Date.now() + ms;
   for (;;) {
@@ -78,8 +82,8 @@ test('stop: the stop signal, then SIGKILL after the timeout; a process that hand
   const took = Date.now() - t;
   assert.ok(took >= 1000 && took < 5000, `took ${took} ms`);
   assert.is((await inspect(stubborn)).State.ExitCode, 137);
-  const polite = await detach(['bb:test', 'sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done']);
-  await sleep(200);
+  const polite = await detach(['bb:test', 'sh', '-c', 'trap "exit 0" TERM; echo ready; while true; do sleep 0.1; done']);
+  await until('the trap', async () => ((await run(['logs', polite])).stdout === 'ready\n' ? true : undefined));
   t = Date.now();
   assert.is((await run(['stop', polite])).code, 0);
   assert.ok(Date.now() - t < 2000);
@@ -193,6 +197,24 @@ test('-p publishes a port without iptables: busybox httpd read on 127.0.0.1', as
   const bad = await run(['-d', '-p', '80', 'bb:test', 'true']);
   assert.is(bad.code, 125);
   assert.match(bad.stderr, /-p 80: a host port is required/);
+});
+
+test('exec -e -w -u and its exit codes; restart; top; names and ID prefixes', async () => {
+  const id = await detach(['--name', 'box', 'bb:test', 'sleep', '30']);
+  assert.is((await run(['exec', '-e', 'X=1', '-w', '/tmp', '-u', '1000:1000', 'box', 'sh', '-c', 'echo $X $(pwd) $(id -u)'])).stdout, '1 /tmp 1000\n');
+  assert.is((await run(['exec', id.slice(0, 6), 'sh', '-c', 'exit 3'])).code, 3);
+  const nf = await run(['exec', 'box', 'nope']);
+  assert.equal([nf.code, nf.stderr], [127, 'tsd-run: exec nope: executable file not found in $PATH\n']);
+  assert.is((await run(['exec', 'box', '/etc'])).code, 126);
+  const before = (await inspect('box')) as unknown as { State: { StartedAt: string; Pid: number } };
+  assert.is((await run(['restart', '-t', '0', 'box'])).code, 0);
+  const after = (await inspect('box')) as unknown as { State: { StartedAt: string; Pid: number; Status: string } };
+  assert.is(after.State.Status, 'running');
+  assert.ok(after.State.StartedAt > before.State.StartedAt && after.State.Pid !== before.State.Pid);
+  assert.match((await run(['top', 'box'])).stdout, /sleep 30/);
+  const gone = await run(['stop', 'no-such-container']);
+  assert.equal([gone.code, gone.stderr], [2, 'tsd-run: container no-such-container: no such container\n']);
+  await run(['rm', '-f', id]);
 });
 
 test.after(async () => {
