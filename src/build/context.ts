@@ -5,6 +5,7 @@
 // absolute names, `..` and duplicate names are refused or resolved here, once.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +38,8 @@ export interface BuildContext {
   readonly children: ReadonlyMap<string, readonly string[]>;
   /** the bytes of a regular file */
   readonly open: (e: ContextEntry) => Readable;
+  /** the bytes of a small regular file at once (one read of the spool, no stream) */
+  readonly read?: (e: ContextEntry) => Promise<Buffer>;
   readonly dispose: () => Promise<void>;
   /** the file tsd-ctx marked as the chosen Dockerfile (PAX TSD.role=dockerfile) */
   readonly dockerfile?: string;
@@ -150,20 +153,19 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     const start = offset;
     const given = digestFromPax(h.pax);
     const hash = given ? undefined : createHash('sha256');
-    stream.on('data', (data: unknown) => {
-      const chunk = data as Buffer;
-      offset += chunk.length;
-      hash?.update(chunk);
-      if (!spool.write(chunk)) {
-        stream.pause();
-        spool.once('drain', () => stream.resume());
+    void (async () => {
+      try {
+        for await (const data of stream as AsyncIterable<Buffer>) {
+          offset += data.length;
+          hash?.update(data);
+          if (!spool.write(data)) await once(spool, 'drain');
+        }
+        entries.set(path, { ...base, type: 'file', size: offset - start, offset: start, sha256: given ?? `sha256:${hash!.digest('hex')}` });
+        next();
+      } catch (e) {
+        next(e as Error);
       }
-    });
-    stream.on('end', () => {
-      entries.set(path, { ...base, type: 'file', size: offset - start, offset: start, sha256: given ?? `sha256:${hash!.digest('hex')}` });
-      next();
-    });
-    stream.on('error', (e) => next(e));
+    })();
   });
   try {
     await pipeline(input, extract);
@@ -178,6 +180,7 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     return E.left(bad);
   }
   const children = indexChildren(entries);
+  let handle: Promise<fs.FileHandle> | undefined;
   return E.right({
     entries,
     children,
@@ -185,7 +188,22 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
       if (e.size === 0) return createReadStream('/dev/null');
       return createReadStream(spoolPath, { start: e.offset ?? 0, end: (e.offset ?? 0) + e.size - 1 });
     },
-    dispose: () => fs.unlink(spoolPath).catch(() => undefined),
+    read: async (e) => {
+      handle ??= fs.open(spoolPath, 'r');
+      const fh = await handle;
+      const buf = Buffer.allocUnsafe(e.size);
+      let got = 0;
+      while (got < e.size) {
+        const { bytesRead } = await fh.read(buf, got, e.size - got, (e.offset ?? 0) + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return buf.subarray(0, got);
+    },
+    dispose: async () => {
+      if (handle) await (await handle).close().catch(() => undefined);
+      await fs.unlink(spoolPath).catch(() => undefined);
+    },
     ...(dockerfile !== undefined ? { dockerfile } : {}),
   });
 };

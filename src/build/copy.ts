@@ -153,7 +153,8 @@ export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Eit
       fingerprint.push([target, 'l', e.linkname]);
       return;
     }
-    out.push({ path: target, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: e.mtime, size: e.size, open: () => ctx.open(e) });
+    const read = ctx.read;
+    out.push({ path: target, type: 'file', mode, uid: who.uid, gid: who.gid, mtime: e.mtime, size: e.size, open: () => ctx.open(e), ...(read ? { read: () => read(e) } : {}) });
     fingerprint.push([target, 'f', mode, e.sha256]);
   };
   const walk = (dir: ContextEntry, target: string) => {

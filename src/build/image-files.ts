@@ -2,6 +2,7 @@
 // `COPY --from` and `RUN --mount=type=bind,from=`. Its layers are read in order with whiteouts
 // applied; the bytes of regular files go to one spool file, as for a context tar.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
@@ -60,18 +61,18 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
         }
         if (h.type !== 'file' && h.type !== 'contiguous-file') return skip();
         const start = offset;
-        stream.on('data', (data: unknown) => {
-          const chunk = data as Buffer;
-          offset += chunk.length;
-          if (!spool.write(chunk)) {
-            stream.pause();
-            spool.once('drain', () => stream.resume());
+        void (async () => {
+          try {
+            for await (const data of stream as AsyncIterable<Buffer>) {
+              offset += data.length;
+              if (!spool.write(data)) await once(spool, 'drain');
+            }
+            entries.set(path, { ...meta, type: 'file', size: offset - start, offset: start, sha256: `layer:${d.digest}:${path}` });
+            next();
+          } catch (e) {
+            next(e as Error);
           }
-        });
-        stream.on('end', () => {
-          entries.set(path, { ...meta, type: 'file', size: offset - start, offset: start, sha256: `layer:${d.digest}:${path}` });
-          next();
-        });
+        })();
       });
       const blob = openBlob(p, d.digest);
       await pipeline(d.mediaType.endsWith('gzip') ? blob.pipe(createGunzip()) : blob, extract);

@@ -7,7 +7,12 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Failure } from '../failure.js';
-import { writeLayer, type LayerCompression, type WrittenLayer } from '../store/layer-writer.js';
+import { pipe } from 'fp-ts/lib/function.js';
+import { DigestingStream } from '../oci/digest.js';
+import { MediaType } from '../oci/media-type.js';
+import { ingest } from '../store/blob.js';
+import type { LayerCompression, WrittenLayer } from '../store/layer-writer.js';
+import { ParallelGzip } from './parallel-gzip.js';
 import type { StorePaths } from '../store/layout.js';
 
 export interface LayerEntry {
@@ -24,7 +29,12 @@ export interface LayerEntry {
   readonly devmajor?: number;
   readonly devminor?: number;
   readonly open?: () => Readable;
+  /** the whole bytes at once, for small files (saves a stream per file) */
+  readonly read?: () => Promise<Buffer>;
 }
+
+/** Files up to this size are read whole rather than streamed. */
+const SMALL = 1 << 20;
 
 /** A whiteout: the lower file `path` is deleted by this layer. */
 export const whiteout = (path: string, mtime: number): LayerEntry => {
@@ -56,7 +66,11 @@ export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Rea
           ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: e.devminor ?? 0 } : {}),
           ...(e.type === 'file' ? { size: e.open ? (e.size ?? 0) : 0 } : {}),
         };
-        if (e.type === 'file' && e.open && (e.size ?? 0) > 0) {
+        if (e.type === 'file' && e.read && (e.size ?? 0) > 0 && (e.size ?? 0) <= SMALL) {
+          const bytes = await e.read();
+          if (bytes.length !== e.size) throw new Error(`${e.path}: changed while it was read`);
+          await new Promise<void>((res, rej) => pack.entry(header, bytes, (err?: Error | null) => (err ? rej(err) : res())));
+        } else if (e.type === 'file' && e.open && (e.size ?? 0) > 0) {
           const source = e.open();
           await new Promise<void>((res, rej) => {
             const sink = pack.entry(header, (err?: Error | null) => (err ? rej(err) : res()));
@@ -77,5 +91,21 @@ export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Rea
   return pack as unknown as Readable;
 };
 
-export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: LayerCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> =>
-  writeLayer(p, packEntries(entries, epoch), compression);
+/**
+ * Packs and writes a layer in one pass: the tar is hashed for its diff ID on the way into the
+ * compressor; gzip runs on every core (parallel-gzip.ts).
+ */
+export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: LayerCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
+  const tarStream = packEntries(entries, epoch);
+  const diff = new DigestingStream();
+  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip()) : tarStream.pipe(diff);
+  tarStream.on('error', (e) => body.destroy(e));
+  diff.on('error', (e) => body.destroy(e));
+  return pipe(
+    ingest(p, body, {}, 'layer'),
+    TE.map(({ digest, size }) => ({
+      descriptor: { mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size },
+      diffId: diff.digest(),
+    })),
+  );
+};

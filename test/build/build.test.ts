@@ -178,7 +178,7 @@ test('multi-stage: only needed stages run, --target, COPY --from an image', asyn
   assert.is(tt.tree.get('two')?.content, 'one\n');
   const broken = build([], df, ['--target', 'broken']);
   assert.is(broken.code, 1);
-  assert.match(broken.stderr, /Dockerfile:5: RUN .*exit code 9/);
+  assert.match(broken.stderr, /Dockerfile:5: RUN .*exit code 9/, broken.stderr);
 });
 
 test('RUN mounts: cache persists and stays out of the image, secret readable and not in a layer, bind and tmpfs', async () => {
