@@ -141,6 +141,36 @@ test('--no-digests leaves out the TSD.sha256 records, keeps the Dockerfile mark'
   }
 });
 
+test('many batches: every body matches the file and its digest, with both readers (buffers are reused)', async () => {
+  const dir = tempDir('tsd-ctx-many-');
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+    const want = new Map<string, Buffer>();
+    for (let i = 0; i < 900; i++) {
+      const d = join(dir, `d${i % 7}`);
+      mkdirSync(d, { recursive: true });
+      // sizes from 0 to ~40 KiB, and every 150th file near the 1 MiB small-file limit
+      const size = i % 150 === 149 ? (1 << 20) - (i % 3) : (i * 7919) % 40000;
+      const body = Buffer.alloc(size, i % 251);
+      if (size > 4) body.writeUInt32LE(i, 0);
+      writeFileSync(join(d, `f${i}`), body);
+      want.set(`d${i % 7}/f${i}`, body);
+    }
+    for (const threads of ['0', '1']) {
+      const r = await ctx([dir], { env: { TSD_CTX_THREADS: threads } });
+      assert.is(r.code, 0, r.stderr);
+      const files = (await entries(r.out)).filter((e) => e.type === 'file' && e.name !== 'Dockerfile');
+      assert.is(files.length, want.size);
+      for (const e of files) {
+        assert.ok(e.body.equals(want.get(e.name)!), `${e.name} (threads=${threads})`);
+        assert.is(e.pax['TSD.sha256'], sha(e.body), e.name);
+      }
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('older times are kept under --mtime (it clamps, it does not set)', async () => {
   const dir = makeTree();
   try {
