@@ -11,7 +11,7 @@ import { resolveImage } from '../store/image.js';
 import type { StorePaths } from '../store/layout.js';
 import { openStore } from '../store/store.js';
 import { allValues, isSet, lastValue, parseArgv, parseNumber, type FlagSpec, type ParsedArgs } from './argv.js';
-import { files, findContainer, listRecords, readState, toMessage, type ContainerRecord } from './container.js';
+import { files, findContainer, listRecords, readState, toMessage, writeAtomic, type ContainerRecord } from './container.js';
 import { remountRootfs } from './create.js';
 import { killContainer, observe, removeContainer, runtimeCmd, stopContainer, waitExit, waitStopped } from './lifecycle.js';
 import { tailLines } from './logs.js';
@@ -164,7 +164,7 @@ const start: Verb = (argv, io) =>
       const m = await remountRootfs(p, r, img.right)();
       if (E.isLeft(m)) return m;
       const detached = { ...r, detached: true, autoRemove: r.autoRemove };
-      if (!r.detached) await fs.writeFile(files(p, r.id).record, `${JSON.stringify(detached)}\n`);
+      if (!r.detached) await writeAtomic(files(p, r.id).record, `${JSON.stringify(detached)}\n`);
       return E.map(() => r.name)(await startSupervised(p, detached));
     }),
   );

@@ -136,6 +136,9 @@ test('confinement: caps add/drop, no-new-privileges, seccomp default and unconfi
   assert.is((await run(['--rm', 'bb:test', 'sh', '-c', nets])).stdout, 'lo ');
   const hostIfs = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).filter((l) => l.includes(':')).length;
   assert.is((await run(['--rm', '--network', 'host', 'bb:test', 'sh', '-c', nets])).stdout.trim().split(' ').length, hostIfs);
+  // cgroup limits as the container sees them (cgroup v1 here: its own dirs are mounted read-only)
+  const cg = await run(['--rm', '--cpus', '0.5', '--memory', '32m', '--pids-limit', '33', 'bb:test', 'sh', '-c', 'cd /sys/fs/cgroup; cat cpu/cpu.cfs_quota_us memory/memory.limit_in_bytes pids/pids.max; echo 1 > pids/pids.max 2>/dev/null || echo cgroup-ro']);
+  assert.is(cg.stdout, `50000\n${32 << 20}\n33\ncgroup-ro\n`);
   const masked = await run(['--rm', 'bb:test', 'sh', '-c', 'cat /proc/kcore | wc -c; touch /proc/sys/x 2>/dev/null || echo ro']);
   assert.is(masked.stdout, '0\nro\n');
 });
