@@ -253,7 +253,7 @@ const loadCmd = command({
     const { createReadStream } = await import('node:fs');
     return pipe(
       openStore(root),
-      TE.chain((p) => load(p, input !== undefined && input !== '-' ? createReadStream(input) : io.stdin)),
+      TE.chain((p) => load(p, input !== undefined && input !== '-' ? createReadStream(input, { highWaterMark: 4 * 1024 * 1024 }) : io.stdin)),
       TE.chain((images) => async () => {
         for (const m of images) await write(io.stdout, formatMessage(m));
         return ok();
