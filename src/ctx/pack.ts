@@ -1,9 +1,11 @@
 // Pack: walk entries become a deterministic tar (tar-stream). Regular files carry a PAX record
 // `TSD.sha256=sha256:<hex>` of their bytes so the builder never hashes them again; hard links
 // become link entries to the first path sent; symlinks keep their target; sockets, fifos and
-// devices are skipped with a warning. Times are clamped to --mtime. Small files are read whole
-// with one synchronous read (hashed, then written); large ones are hashed in one pass and
-// streamed in a second, so memory stays bounded by SMALL plus the output batch.
+// devices are skipped with a warning. Times are clamped to --mtime. Small files are read and
+// hashed by the reader in batches (segments of the walk, a few ahead of the writer); large ones
+// are hashed in one pass and streamed in a second. The Flusher hands the bytes on in large
+// writes and gives each batch buffer back once its bytes are out, so memory stays bounded by the
+// batches in flight whatever the size of the tree.
 import { createHash } from 'node:crypto';
 import { constants, promises as fs, readlinkSync, type Stats } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -52,14 +54,14 @@ const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').upda
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-/** Opens a large file as the walk saw it: no symlink followed, no fifo blocked on. */
-const openRegular = async (abs: string): Promise<Readable | 'changed'> => {
+/** Opens a large file as the walk saw it (no symlink followed, no fifo blocked on), up to `size` bytes. */
+const openRegular = async (abs: string, size?: number): Promise<Readable | 'changed'> => {
   const fh = await fs.open(abs, OPEN_FLAGS);
   if (!(await fh.stat()).isFile()) {
     await fh.close();
     return 'changed';
   }
-  return fh.createReadStream({ highWaterMark: 1 << 20 });
+  return fh.createReadStream({ highWaterMark: 1 << 20, ...(size !== undefined ? { end: size - 1 } : {}) });
 };
 
 const hashFile = async (abs: string): Promise<{ digest: string; size: number } | 'changed'> => {
@@ -109,15 +111,27 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
   // the latest one every WAIT_BYTES bounds what is buffered; an error is kept for the next wait.
   let unwaited = 0;
   let error: Error | undefined;
-  const add = (header: Header, data?: Buffer | string): Promise<void> => {
+  const add = (header: Header, data?: Buffer | string, digest?: string): Promise<void> => {
     const taken = new Promise<void>((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve());
       if (data === undefined) pack.entry(header, cb);
       else if (typeof data !== 'string') pack.entry(header, data, cb);
-      else
-        openRegular(data)
-          .then((stream) => (stream === 'changed' ? Promise.reject(new Error('size mismatch')) : pipeline(stream, pack.entry(header, cb) as unknown as NodeJS.WritableStream)))
-          .catch(reject);
+      else sendLarge(data, header, digest).catch(reject);
+      // a large file is sent in a second pass: exactly its size, hashed again on the way and
+      // checked against the digest already written in its header
+      async function sendLarge(abs: string, h: Header, want: string | undefined): Promise<void> {
+        const stream = await openRegular(abs, h.size ?? 0);
+        if (stream === 'changed') throw new Error('size mismatch');
+        const hash = createHash('sha256');
+        await pipeline(stream, async function* (source: AsyncIterable<Buffer>) {
+          for await (const c of source) {
+            if (want !== undefined) hash.update(c);
+            yield c;
+          }
+        }, pack.entry(h, (err) => (err ? reject(err) : undefined)) as unknown as NodeJS.WritableStream);
+        if (want !== undefined && `sha256:${hash.digest('hex')}` !== want) throw new Error('size mismatch: content changed');
+        resolve();
+      }
     });
     unwaited += 512 + (header.size ?? 0);
     if (typeof data === 'string' || unwaited >= WAIT_BYTES) {
@@ -179,7 +193,7 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
         const hashed = digests ? await hashFile(e.abs) : { digest: '', size: e.stat.size };
         if (hashed === 'changed' || hashed.size !== e.stat.size) return E.left(changed(e.path));
         const { digest, size } = hashed;
-        await add({ name: e.path, type: 'file', size, ...base(e), ...withPax(paxOf(e, digest)) }, e.abs);
+        await add({ name: e.path, type: 'file', size, ...base(e), ...withPax(paxOf(e, digest)) }, e.abs, digest === '' ? undefined : digest);
       }
     } catch (err) {
       const msg = err instanceof Error ? err.message : '';
