@@ -33,3 +33,12 @@ export { containerRoots, listRecords as listContainers, findContainer, readState
 export { pull, type PullOptions, type Unpacker } from './pull/pull.js';
 export { push, type PushOptions } from './push/push.js';
 export { progressReporter, type TransferEvent, type Report, type ProgressMode } from './registry/progress.js';
+export { gc, prune, listBlobs, reachFromRoots, type GcReport, type GcOptions } from './store/gc.js';
+export { registerRootSource, rootSources, type RootSource } from './store/roots.js';
+export { fsck, describeProblem, type FsckReport, type Problem as FsckProblem } from './store/fsck.js';
+export { diskUsage, type SpaceRow } from './store/df.js';
+export { save, planSave, planArchive, writeArchive, type ArchiveFormat, type SavePlan } from './store/save.js';
+export { load } from './store/load.js';
+export { importRootfs, importConfig, type ImportOptions } from './store/import.js';
+export { applyChange, applyChanges } from './store/change.js';
+export { decodeDockerManifest, cleanEntryName, type DockerArchiveItem } from './store/docker-archive.js';
