@@ -123,6 +123,30 @@ test('--unpack makes the snapshots of every layer while pulling', async () => {
   removeDir(p.root);
 });
 
+test('gzip, zstd and uncompressed layers, OCI and Docker types, pull and unpack', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const l = new OciLayout(join(work, 'layout-types'));
+  const gz = await l.smallLayer({ 'gz.txt': 'gzip\n' });
+  const rawTar = await l.bigLayer(1000);
+  // the same kind of tar, compressed by the zstd binary
+  const plain = readFileSync(join(l.dir, 'blobs/sha256', rawTar.digest.slice(7)));
+  const zst = execFileSync('zstd', ['-q', '-c'], { input: plain });
+  const z = { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', ...l.put(zst), diffId: rawTar.diffId };
+  const docker = { ...gz, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' };
+  const img = l.image([docker, rawTar, z], { tag: 'types' });
+  await skopeoCopy(`oci:${l.dir}:types`, `docker://${reg.host}/test/types:1`);
+  const p = await tempStore();
+  const r = await tsd('pull', ['--unpack', '-q', `${reg.host}/test/types:1`], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(lines(r.stdout)[0].digest, img.digest);
+  for (const d of [gz.digest, rawTar.digest, z.digest]) assert.ok(existsSync(paths(p.root).blob(d as never)), d);
+  const [c1, c2, c3] = [gz.diffId, rawTar.diffId, z.diffId].reduce<string[]>((acc, id) => [...acc, acc.length ? sha256(`${acc[acc.length - 1]} ${id}`) : id], []);
+  assert.is(readFileSync(join(paths(p.root).snapshots, String(c1).slice(7), 'fs', 'gz.txt'), 'utf8'), 'gzip\n');
+  assert.is(readFileSync(join(paths(p.root).snapshots, String(c2).slice(7), 'fs', 'data.bin')).length, 1000);
+  assert.is(readFileSync(join(paths(p.root).snapshots, String(c3).slice(7), 'fs', 'data.bin')).length, 1000);
+  removeDir(p.root);
+});
+
 test('clear one-line errors: unknown tag, unknown repository, bad reference, no registry', async () => {
   const p = await tempStore();
   const missing = await tsd('pull', [`${reg.host}/test/app:nope`], { root: p.root });
