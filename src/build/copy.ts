@@ -93,6 +93,31 @@ const followLinks = (ctx: BuildContext, e: ContextEntry): ContextEntry | undefin
   return cur?.type === 'symlink' ? undefined : cur;
 };
 
+/**
+ * What a COPY reads from its source, for the cache key: every matched entry and everything
+ * below it (path, type, mode, content digest or link target), top-level symlinks followed.
+ */
+export const sourceFingerprint = (ctx: BuildContext, sources: readonly string[]): E.Either<string, string> => {
+  const parts: unknown[] = [];
+  const add = (e: ContextEntry) => parts.push([e.path, e.type, e.mode, e.uid, e.gid, e.sha256 ?? e.linkname ?? '']);
+  const walkAll = (e: ContextEntry) => {
+    add(e);
+    for (const child of ctx.children.get(e.path) ?? []) walkAll(ctx.entries.get(child)!);
+  };
+  for (const s of sources) {
+    const m = matchSources(ctx, s);
+    if (E.isLeft(m)) return m;
+    for (const e of m.right) {
+      add(e);
+      const target = followLinks(ctx, e);
+      if (target === undefined) return E.left(`"/${e.path}": a symlink that leads out of the context or nowhere`);
+      if (target.type === 'directory') walkAll(target);
+      else add(target);
+    }
+  }
+  return E.right(JSON.stringify(parts));
+};
+
 const join = (a: string, b: string): string => (a === '' ? b : b === '' ? a : `${a}/${b}`);
 
 /** Plans the entries a COPY writes; an error string names what is wrong. */

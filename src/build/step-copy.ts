@@ -7,7 +7,7 @@ import type { HistoryEntry } from '../oci/config.js';
 import type { StepEnv } from './builder.js';
 import { cacheKey } from './cache.js';
 import { stepFailure } from './config-effect.js';
-import { planCopy, type CopyPlan } from './copy.js';
+import { planCopy, sourceFingerprint, type CopyPlan } from './copy.js';
 import type { Add, Copy } from './dockerfile/ast.js';
 import { addSources } from './add.js';
 import { stateId, withLayer, type BuildState } from './state.js';
@@ -25,44 +25,63 @@ export const copyInstruction = async (env: StepEnv, state: BuildState, i: Copy |
     env.progress.error(n, why);
     return E.left(stepFailure(file, i, why));
   };
-  const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
-  if (E.isLeft(tree)) return tree;
-  let owner: Owner | undefined;
-  if (i.chown !== undefined && i.chown !== '') {
-    const o = resolveOwner(tree.right, i.chown);
-    if (E.isLeft(o)) return fail(o.left);
-    owner = o.right;
-  }
   let chmod: number | undefined;
   if (i.chmod !== undefined) {
     chmod = parseChmod(i.chmod);
     if (chmod === undefined) return fail(`--chmod=${i.chmod}: only octal modes are supported`);
   }
+  const url = i.sources.find((s) => /^https?:\/\//.test(s));
+  if (url && (i.keyword === 'COPY' || i.from !== undefined)) return fail(`source can't be a URL for ${i.keyword}${i.from !== undefined ? ' --from' : ''}: ${url}`);
+  const inline = new Map(i.heredocs.map((h) => [h.name, h.content]));
+  const workdir = state.config.WorkingDir ?? '/';
   const files = await env.filesOf(i.from);
   if (E.isLeft(files)) {
     env.progress.error(n, files.left.message);
     return E.left(stepFailure(file, i, files.left.message));
   }
-  const inline = new Map(i.heredocs.map((h) => [h.name, h.content]));
-  const workdir = state.config.WorkingDir ?? '/';
-  let plan: E.Either<string, CopyPlan>;
-  let cleanup: (() => Promise<void>) | undefined;
-  if (i.keyword === 'ADD' && i.from === undefined) {
-    const added = await addSources(env, tree.right, { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline }, i.checksum);
-    if (E.isLeft(added)) return fail(added.left);
-    plan = E.right(added.right.plan);
-    cleanup = added.right.cleanup;
-  } else {
-    if (i.keyword === 'COPY' || i.from !== undefined) {
-      const url = i.sources.find((s) => /^https?:\/\//.test(s));
-      if (url && i.keyword === 'COPY') return fail(`source can't be a URL for COPY: ${url}`);
+  // the plan needs the image's tree; the key does not: a cached step never reads the tree
+  const plan = async (): Promise<E.Either<Failure, { plan: CopyPlan; cleanup?: () => Promise<void> }>> => {
+    const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
+    if (E.isLeft(tree)) return tree;
+    let owner: Owner | undefined;
+    if (i.chown !== undefined && i.chown !== '') {
+      const o = resolveOwner(tree.right, i.chown);
+      if (E.isLeft(o)) return E.left(stepFailure(file, i, o.left));
+      owner = o.right;
     }
-    plan = planCopy(files.right, tree.right, { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline });
+    const req = { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline };
+    if (i.keyword === 'ADD' && i.from === undefined) {
+      const added = await addSources(env, tree.right, req, i.checksum);
+      return E.isLeft(added) ? E.left(stepFailure(file, i, added.left)) : E.right(added.right);
+    }
+    const planned = planCopy(files.right, tree.right, req);
+    return E.isLeft(planned) ? E.left(stepFailure(file, i, planned.left)) : E.right({ plan: planned.right });
+  };
+  const common = [stateId(state), i.keyword, i.from ?? '', i.dest, workdir, i.chown ?? '', chmod ?? '', i.link, [...inline]];
+  let key: string;
+  let made: { plan: CopyPlan; cleanup?: () => Promise<void> } | undefined;
+  if (url === undefined) {
+    const fp = sourceFingerprint(files.right, i.sources.filter((s) => !(s.startsWith('<<') && inline.has(s.replace(/^<<-?["']?/, '').replace(/["']$/, '')))));
+    if (E.isLeft(fp)) return fail(fp.left);
+    key = cacheKey([...common, fp.right]);
+  } else {
+    // a URL's bytes are known only once fetched (BuildKit fetches too)
+    const planned = await plan();
+    if (E.isLeft(planned)) {
+      env.progress.error(n, planned.left.message);
+      return planned;
+    }
+    made = planned.right;
+    key = cacheKey([...common, made.plan.fingerprint]);
   }
-  if (E.isLeft(plan)) return fail(plan.left);
-  const copyPlan = plan.right;
-  const key = cacheKey([stateId(state), i.keyword, i.from ?? '', copyPlan.fingerprint, i.link]);
-  const layer = await env.fileStep(key, label, n, async () => E.right({ entries: copyPlan.entries }));
+  let cleanup = made?.cleanup;
+  const layer = await env.fileStep(key, label, n, async () => {
+    if (made) return E.right({ entries: made.plan.entries });
+    const planned = await plan();
+    if (E.isLeft(planned)) return planned;
+    cleanup = planned.right.cleanup;
+    return E.right({ entries: planned.right.plan.entries });
+  });
   await cleanup?.();
   if (E.isLeft(layer)) {
     env.progress.error(n, layer.left.message);

@@ -17,24 +17,30 @@ export const workdirInstruction = async (env: StepEnv, state: BuildState, i: Wor
   if (E.isLeft(applied)) return applied;
   const next: BuildState = { ...state, config: applied.right.config };
   const dir = (applied.right.config.WorkingDir ?? '/').replace(/^\/+/, '');
-  const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
-  if (E.isLeft(tree)) return tree;
-  const missing: string[] = [];
-  for (let p = dir; p !== ''; p = parentOf(p)) {
-    const node = tree.right.get(resolveInTree(tree.right, p));
-    if (node?.type === 'directory') break;
-    missing.unshift(p);
-  }
-  if (missing.length === 0) return E.right(withLayer(next, undefined, entry));
-  // BuildKit makes the directories as the current USER
-  const user = resolveUser(tree.right, state.config.User);
-  if (E.isLeft(user)) return E.left(stepFailure(env.req.file, i, user.left));
-  const { uid, gid } = user.right;
+  if (dir === '') return E.right(withLayer(next, undefined, entry));
   const n = env.progress.start(label);
   const epoch = env.req.epoch ?? Math.floor(Date.now() / 1000);
-  const entries: LayerEntry[] = missing.map((path) => ({ path: resolveInTree(tree.right, parentOf(path)) ? `${resolveInTree(tree.right, parentOf(path))}/${path.slice(path.lastIndexOf('/') + 1)}` : path, type: 'directory', mode: 0o755, uid, gid, mtime: epoch }));
-  const key = cacheKey([stateId(state), 'WORKDIR', entries.map((e) => e.path), uid, gid]);
-  const layer = await env.fileStep(key, label, n, async () => E.right({ entries }));
+  // the key needs no tree: the state fixes what exists and who the USER is
+  const key = cacheKey([stateId(state), 'WORKDIR', dir, state.config.User ?? '']);
+  const layer = await env.fileStep(key, label, n, async () => {
+    const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
+    if (E.isLeft(tree)) return tree;
+    const missing: string[] = [];
+    for (let p = dir; p !== ''; p = parentOf(p)) {
+      const node = tree.right.get(resolveInTree(tree.right, p));
+      if (node?.type === 'directory') break;
+      missing.unshift(p);
+    }
+    // BuildKit makes the directories as the current USER
+    const user = resolveUser(tree.right, state.config.User);
+    if (E.isLeft(user)) return E.left(stepFailure(env.req.file, i, user.left));
+    const { uid, gid } = user.right;
+    const entries: LayerEntry[] = missing.map((path) => {
+      const parent = resolveInTree(tree.right, parentOf(path));
+      return { path: parent ? `${parent}/${path.slice(path.lastIndexOf('/') + 1)}` : path, type: 'directory', mode: 0o755, uid, gid, mtime: epoch };
+    });
+    return E.right({ entries });
+  });
   if (E.isLeft(layer)) {
     env.progress.error(n, layer.left.message);
     return layer;
