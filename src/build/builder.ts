@@ -6,6 +6,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import type { ImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/manifest.js';
+import { pull } from '../pull/pull.js';
 import { resolveImage } from '../store/image.js';
 import type { LayerCompression } from '../store/layer-writer.js';
 import type { StorePaths } from '../store/layout.js';
@@ -36,6 +37,8 @@ export interface BuildRequest {
   readonly compression: LayerCompression;
   /** --secret id=…,src=… */
   readonly secrets: ReadonlyMap<string, string>;
+  /** pull a base image missing from the store ('missing', Docker's default) or never */
+  readonly pull?: 'missing' | 'never';
 }
 
 export interface BuildEnv {
@@ -145,9 +148,19 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
       baseConfig = { architecture: s.right.architecture, os: s.right.os, config: s.right.config, rootfs: { type: 'layers', diff_ids: [] } };
     } else {
       const n = env.progress.start(fromLabel);
-      const img = await resolveImage(env.p, ps.base.ref)();
+      let img = await resolveImage(env.p, ps.base.ref)();
+      if (E.isLeft(img) && img.left._tag === 'ImageNotFound' && req.pull !== 'never') {
+        // Docker pulls a base it does not have; the pull library writes it into the store
+        const pulled = await pull(env.p, ps.base.ref)();
+        if (E.isLeft(pulled)) {
+          const why = `image ${ps.base.ref}: not in the store, and pulling it failed: ${pulled.left.message}`;
+          env.progress.error(n, why);
+          return E.left(failure('ImageNotFound', `${req.file}:${ps.stage.from.lines.start}: FROM ${ps.baseName}: ${why}`, ExitCode.notFound));
+        }
+        img = await resolveImage(env.p, ps.base.ref)();
+      }
       if (E.isLeft(img)) {
-        const why = img.left._tag === 'ImageNotFound' ? `image ${ps.base.ref}: not in the store (tsd-pull it first)` : img.left.message;
+        const why = img.left._tag === 'ImageNotFound' ? `image ${ps.base.ref}: not in the store (--pull=never)` : img.left.message;
         env.progress.error(n, why);
         return E.left(failure(img.left._tag, `${req.file}:${ps.stage.from.lines.start}: FROM ${ps.baseName}: ${why}`, img.left.exitCode));
       }

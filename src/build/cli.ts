@@ -90,6 +90,7 @@ const app = command({
     buildArgs: multioption({ type: array(string), long: 'build-arg', description: 'KEY=VALUE for an ARG (repeatable)' }),
     secrets: multioption({ type: array(string), long: 'secret', description: 'id=ID,src=FILE for RUN --mount=type=secret (repeatable)' }),
     noCache: flag({ long: 'no-cache', description: 'do not use the build cache' }),
+    pull: option({ type: string, long: 'pull', defaultValue: () => 'missing', description: 'pull a base image the store lacks: missing (default) or never' }),
     progress: option({ type: string, long: 'progress', defaultValue: () => 'auto', description: 'auto, plain, tty, json or quiet' }),
     output: option({ type: optional(string), long: 'output', short: 'o', description: 'oci-archive:- (stdout) or oci-archive:FILE instead of the store' }),
     compression: option({ type: string, long: 'compression', defaultValue: () => 'gzip', description: 'layer compression: gzip or none' }),
@@ -103,6 +104,7 @@ const app = command({
     if (E.isLeft(secrets)) return secrets;
     const mode = a.quiet ? E.right<Failure, ProgressMode>('quiet') : progressMode(a.progress, io.isTTY.stderr);
     if (E.isLeft(mode)) return mode;
+    if (a.pull !== 'missing' && a.pull !== 'never') return E.left(usage(`--pull=${a.pull}: expected missing or never`));
     if (a.compression !== 'gzip' && a.compression !== 'none') return E.left(usage(`--compression=${a.compression}: tsd writes gzip or none (zstd is not supported yet)`));
     let archiveTo: string | undefined;
     if (a.output !== undefined) {
@@ -171,6 +173,7 @@ const app = command({
           ...(epoch !== undefined ? { epoch } : {}),
           compression: a.compression,
           secrets: secrets.right,
+          pull: a.pull,
         },
       );
       progress.finish();

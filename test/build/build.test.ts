@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { paths, type StorePaths } from '../../src/store/layout.js';
 import { REPO, removeDir, tempDir, tempStore, type FileSpec } from '../support/tsd.js';
 import { writeContext } from './peer.js';
+import { startRegistry } from '../support/registry.js';
 import { BUSYBOX, imageTree, makeBusybox } from './support.js';
 
 let p: StorePaths;
@@ -44,12 +45,12 @@ const build = (files: readonly FileSpec[], dockerfile: string, args: readonly st
 };
 
 /** The same, without blocking this process (for tests that serve HTTP to the build). */
-const buildAsync = (dockerfile: string, args: readonly string[]): Promise<Built> =>
+const buildAsync = (dockerfile: string, args: readonly string[], root = p.root): Promise<Built> =>
   new Promise((done) => {
     const dir = writeContext([{ name: 'Dockerfile', content: dockerfile }]);
     dirs.push(dir);
     const child = spawn('bash', ['-o', 'pipefail', '-c', `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} --progress=plain "$@"`, dir, ...args], {
-      env: { ...process.env, TSD_ROOT: p.root },
+      env: { ...process.env, TSD_ROOT: root },
     });
     let stdout = '';
     let stderr = '';
@@ -84,12 +85,30 @@ test('errors name the line: a missing COPY source, an unknown base, an unsupport
   const missing = build([], `${BASE}\nCOPY nothere.txt /x\n`);
   assert.is(missing.code, 1);
   assert.match(missing.stderr.trim().split('\n').pop()!, /^tsd-build: Dockerfile:2: COPY: "\/nothere.txt": not found$/);
-  const base = build([], `FROM localhost/nope:1\nRUN true\n`);
+  const base = build([], `FROM localhost/nope:1\nRUN true\n`, ['--pull=never']);
   assert.is(base.code, 2);
   assert.match(base.stderr, /Dockerfile:1: FROM localhost\/nope:1: .*not in the store/);
   const ssh = build([], `${BASE}\nRUN --mount=type=ssh true\n`);
   assert.is(ssh.code, 1);
   assert.match(ssh.stderr.trim().split('\n').pop()!, /Dockerfile:2: RUN: --mount=type=ssh is not supported/);
+});
+
+test('a base missing from the store is pulled from its registry', async () => {
+  const registry = await startRegistry();
+  try {
+    const pushed = spawnSync(join(REPO, 'bin/tsd-push'), ['-q', BUSYBOX, `${registry.host}/base/busybox:1`], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
+    assert.is(pushed.status, 0, pushed.stderr);
+    const fresh = await tempStore();
+    const r = ok(await buildAsync(`FROM ${registry.host}/base/busybox:1\nRUN echo pulled > /p\n`, ['-t', 'pulled-base'], fresh.root));
+    const t = await imageTree(fresh, r.ref!);
+    assert.is(t.tree.get('p')?.content, 'pulled\n');
+    removeDir(fresh.root);
+  } finally {
+    await registry.stop();
+  }
+  const unreachable = await buildAsync('FROM 127.0.0.1:9/none:1\n', []);
+  assert.is(unreachable.code, 2);
+  assert.match(unreachable.stderr.trim().split('\n').pop()!, /^tsd-build: Dockerfile:1: FROM 127.0.0.1:9\/none:1: image .* not in the store, and pulling it failed: /);
 });
 
 test('config of every instruction: ENTRYPOINT resets CMD, history per step, empty layers marked', async () => {
