@@ -38,7 +38,13 @@ export const supervisorPids = async (p: StorePaths, id: string): Promise<number[
     .trim()
     .split(/\s+/)
     .map(Number)
-    .filter((pid) => pid > 0 && alive(pid) && (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tsd-supervisor'));
+    .filter((pid) => {
+      try {
+        return pid > 0 && alive(pid) && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tsd-supervisor';
+      } catch {
+        return false; // it exited between the two reads
+      }
+    });
 };
 
 /**

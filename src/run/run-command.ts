@@ -8,9 +8,11 @@ import { firstImage, formatMessage } from '../message.js';
 import { resolveImage } from '../store/image.js';
 import { openStore } from '../store/store.js';
 import { helpText } from './argv.js';
-import { files, toMessage, writeState } from './container.js';
+import { files, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
-import { removeContainer } from './lifecycle.js';
+import { killContainer, observe, removeContainer, waitExit } from './lifecycle.js';
+import { tailLines } from './logs.js';
+import type { StorePaths } from '../store/layout.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
 import { unmountRootfs } from './rootfs.js';
 import { runOnce, type Stdio } from './runtime.js';
@@ -46,8 +48,11 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   }
   const img = await resolveImage(p, imageName)();
   if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
-  // a foreground container's tty is the terminal runc is given; detached ones have none
-  const created = await createContainer(p, img.right, imageName, o, io.env, TINI)();
+  // published ports need the supervisor (it runs the proxy): a foreground run with -p runs
+  // supervised and attached to its log, as `docker run -p` without -d looks to the user
+  const attached = o.publish.length > 0 && !o.detach && !o.print;
+  if (attached && (o.tty || o.interactive)) return E.left(failure('InvalidRunOption', '-p with -i or -t needs -d (a published container runs under the supervisor)', ExitCode.tool));
+  const created = await createContainer(p, img.right, imageName, attached ? { ...o, detach: true, rm: false } : o, io.env, TINI)();
   if (E.isLeft(created)) return created;
   const { record, spec } = created.right;
   if (o.print) {
@@ -64,6 +69,7 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     await write(io.stdout, formatMessage(toMessage(record, { status: 'running', pid: started.right })));
     return E.right(0);
   }
+  if (attached) return attach(p, record, o.rm, io);
   const stdio: Stdio = o.tty ? { mode: 'inherit' } : { mode: 'fds', fds: [o.interactive && o.image !== undefined ? 'inherit' : 'ignore', 'inherit', 'inherit'] };
   await writeState(p, record.id, { status: 'running', startedAt: new Date().toISOString() });
   // the runtime deleted its container when `run` returned: what is left is our mount and dir
@@ -97,3 +103,20 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   return E.right(exit.right.exitCode);
 };
 
+
+/** Follows a supervised container's log to our stdout/stderr, forwards signals, returns its code. */
+const attach = async (p: StorePaths, record: ContainerRecord, rm: boolean, io: Io): Promise<CommandResult> => {
+  const started = await startSupervised(p, record);
+  if (E.isLeft(started)) {
+    await removeContainer(p, record, true);
+    return started;
+  }
+  const handlers = FORWARDED.filter((s) => s !== 'SIGWINCH').map((sig) => [sig, () => void killContainer(p, record, sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const f = files(p, record.id);
+  await tailLines(f.stdout, f.stderr, io.stdout, io.stderr, undefined, async () => (await observe(p, record)).status === 'exited');
+  for (const [sig, h] of handlers) process.off(sig, h);
+  const s = await waitExit(p, record);
+  if (rm) await removeContainer(p, record, true);
+  return E.right(s.exitCode ?? ExitCode.tool);
+};

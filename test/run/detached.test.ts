@@ -48,7 +48,7 @@ const alive = (pid: number) => {
 test.before(async () => {
   p = await tempStore();
   await busyboxImage(p);
-  await busyboxImage(p, 'docker.io/library/healthy:test', { Cmd: ['sleep', '30'], Env: ['PATH=/bin'], Healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ready'], Interval: 150e6, Retries: 2 } });
+  await busyboxImage(p, 'docker.io/library/healthy:test', { Cmd: ['sleep', '30'], Env: ['PATH=/bin'], Healthcheck: { Test: ['CMD-SHELL', 'test -f /tmp/ready'], Interval: 150e6, Retries: 2, StartPeriod: 2e9 } });
 });
 
 test('-d prints the container JSON at once; logs keep stdout and stderr apart; logs -f follows to the end; wait gives the code', async () => {
@@ -78,7 +78,8 @@ test('-d prints the container JSON at once; logs keep stdout and stderr apart; l
 test('stop: the stop signal, then SIGKILL after the timeout; a process that handles SIGTERM exits at once', async () => {
   const stubborn = await detach(['bb:test', 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
   let t = Date.now();
-  assert.is((await run(['stop', '-t', '1', stubborn])).code, 0);
+  const stopped = await run(['stop', '-t', '1', stubborn]);
+  assert.is(stopped.code, 0, stopped.stderr);
   const took = Date.now() - t;
   assert.ok(took >= 1000 && took < 5000, `took ${took} ms`);
   assert.is((await inspect(stubborn)).State.ExitCode, 137);
@@ -108,7 +109,7 @@ test('restart policy on-failure:3 runs it four times, then records the last exit
   await run(['rm', '-f', id, fine]);
 });
 
-test('HEALTHCHECK: starting, unhealthy after the retries, healthy once the check passes; --health-cmd overrides', async () => {
+test('HEALTHCHECK: starting (failures in the start period do not count), unhealthy after the retries, healthy once the check passes; --health-cmd overrides', async () => {
   const id = await detach(['healthy:test']);
   assert.is((await inspect(id)).State.Health?.Status, 'starting');
   await until('unhealthy', async () => ((await inspect(id)).State.Health?.Status === 'unhealthy' ? true : undefined));
@@ -194,6 +195,20 @@ test('-p publishes a port without iptables: busybox httpd read on 127.0.0.1', as
   assert.match((await run(['ps'])).stdout, new RegExp(`127.0.0.1:${port}->80/tcp`));
   assert.match((await run(['top', id])).stdout, /httpd/);
   await run(['rm', '-f', id]);
+  // without -d: the same proxy, the container attached to our stdout/stderr, its exit code ours
+  const fg = run(['--rm', '-p', `127.0.0.1:${port}:8080`, 'bb:test', 'sh', '-c', 'httpd -p 8080 -h /www; echo serving; sleep 1.5; echo done >&2; exit 4']);
+  const again = await until('http in the foreground', () =>
+    new Promise<string | undefined>((r) => {
+      get({ host: '127.0.0.1', port, path: '/index.html' }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => r(res.statusCode === 200 ? b : undefined));
+      }).on('error', () => r(undefined));
+    }),
+  );
+  assert.is(again, 'hello from busybox httpd\n');
+  const ended = await fg;
+  assert.equal([ended.code, ended.stdout, ended.stderr], [4, 'serving\n', 'done\n']);
   const bad = await run(['-d', '-p', '80', 'bb:test', 'true']);
   assert.is(bad.code, 125);
   assert.match(bad.stderr, /-p 80: a host port is required/);
