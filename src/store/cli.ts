@@ -36,8 +36,23 @@ const fastList = async (args: { root?: string; json: boolean; format?: string })
   process.stdout.write(renderList(rows.right, args));
 };
 
+// A command whose work stops short (a stream never ended, a promise never settled) would let the
+// event loop drain and exit 0 having done nothing: make that a loud tool failure instead.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  process.stderr.write('tsd-store: internal error: the command stopped before it finished\n');
+  process.exitCode = 125;
+});
+const done = () => {
+  settled = true;
+};
+
 const argv = process.argv.slice(2);
 const list = plainList(argv);
-if (argv.length === 1 && argv[0] === '--version') process.stdout.write(`${VERSION}\n`);
-else if (list !== undefined) void fastList(list);
-else void import('./commands.js').then((m) => m.main(argv));
+if (argv.length === 1 && argv[0] === '--version') {
+  process.stdout.write(`${VERSION}\n`);
+  done();
+} else if (list !== undefined) void fastList(list).then(done);
+else void import('./commands.js').then((m) => m.main(argv)).then(done);

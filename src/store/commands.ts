@@ -235,12 +235,20 @@ const saveCmd = command({
     if (refs.length === 0) return E.left(failure('Usage', 'save: name at least one image'));
     if (output === undefined && io.isTTY.stdout) return E.left(failure('Usage', 'save: refusing to write a tar to a terminal; redirect stdout or use -o FILE'));
     const { save } = await import('./save.js');
-    const { createWriteStream } = await import('node:fs');
-    return pipe(
+    const { createWriteStream, promises: fs } = await import('node:fs');
+    const toFile = output !== undefined && output !== '-' ? output : undefined;
+    // a file is written under a temp name and renamed when whole: a failed save leaves no half tar
+    const tmp = toFile !== undefined ? `${toFile}.tmp-${process.pid}` : undefined;
+    const result = await pipe(
       openStore(root),
-      TE.chain((p) => save(p, refs, output !== undefined && output !== '-' ? createWriteStream(output) : io.stdout, format)),
+      TE.chain((p) => save(p, refs, tmp !== undefined ? createWriteStream(tmp, { flags: 'wx' }) : io.stdout, format)),
       TE.map(() => 0),
     )();
+    if (tmp !== undefined && toFile !== undefined) {
+      if (E.isRight(result)) await fs.rename(tmp, toFile);
+      else await fs.unlink(tmp).catch(() => undefined);
+    }
+    return result;
   },
 });
 
