@@ -6,6 +6,8 @@
 import { Writable } from 'node:stream';
 
 export const BATCH = 1 << 19;
+/** Writes handed to `out` and not yet done; past this the flusher waits (its back-pressure). */
+const MAX_IN_FLIGHT = 4;
 
 export class Flusher extends Writable {
   private readonly pool: Buffer[] = [];
@@ -13,35 +15,41 @@ export class Flusher extends Writable {
   private used = 0;
   private inFlight = 0;
   private allWritten: (() => void) | undefined;
+  private resume: (() => void) | undefined;
 
   constructor(private readonly out: Writable, private readonly seen: (chunk: Buffer) => void) {
     super({ highWaterMark: BATCH });
     out.on('error', (e) => this.destroy(e));
   }
 
-  private send(buf: Buffer, done: () => void): boolean {
+  private send(buf: Buffer, done: () => void): void {
     this.inFlight++;
-    return this.out.write(buf, () => {
+    this.out.write(buf, () => {
       done();
-      if (--this.inFlight === 0 && this.allWritten) this.allWritten();
+      this.inFlight--;
+      if (this.resume && this.inFlight <= MAX_IN_FLIGHT) {
+        const go = this.resume;
+        this.resume = undefined;
+        go();
+      }
+      if (this.inFlight === 0 && this.allWritten) this.allWritten();
     });
   }
 
-  /** Writes the current buffer (even partly filled); returns false when `out` wants a pause. */
-  private flushCurrent(): boolean {
-    if (!this.cur || this.used === 0) return true;
+  /** Writes the current buffer, even partly filled. */
+  private flushCurrent(): void {
+    if (!this.cur || this.used === 0) return;
     const full = this.cur;
     const part = full.subarray(0, this.used);
     this.cur = undefined;
     this.used = 0;
-    return this.send(part, () => this.pool.push(full));
+    this.send(part, () => this.pool.push(full));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    let ok = true;
     if (chunk.length >= BATCH / 4) {
-      ok = this.flushCurrent();
-      ok = this.send(chunk, () => this.seen(chunk)) && ok;
+      this.flushCurrent();
+      this.send(chunk, () => this.seen(chunk));
     } else {
       let at = 0;
       while (at < chunk.length) {
@@ -49,12 +57,14 @@ export class Flusher extends Writable {
         const n = chunk.copy(this.cur, this.used, at);
         this.used += n;
         at += n;
-        if (this.used === BATCH) ok = this.flushCurrent() && ok;
+        if (this.used === BATCH) this.flushCurrent();
       }
       this.seen(chunk);
     }
-    if (ok) cb();
-    else this.out.once('drain', () => cb());
+    // a write's callback comes once `out` has handed its bytes on: waiting for enough of them
+    // bounds both the memory here and how far the reader may run ahead
+    if (this.inFlight > MAX_IN_FLIGHT) this.resume = () => cb();
+    else cb();
   }
 
   override _final(cb: (e?: Error | null) => void): void {
