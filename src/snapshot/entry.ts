@@ -49,6 +49,8 @@ export interface TarHeader {
   readonly devmajor?: number;
   readonly devminor?: number;
   readonly pax?: Readonly<Record<string, string>> | null;
+  /** where the entry's data starts in the tar stream (tar-stream 3) */
+  readonly byteOffset?: number;
 }
 
 /** Why a header was refused; extract.ts wraps it with the layer's digest. */
@@ -77,17 +79,20 @@ export const cleanPath = (name: string): E.Either<EntryError, EntryPath> => {
 const allowedXattr = (name: string): boolean => !name.startsWith('trusted.overlay.') && name.length > 0;
 
 /**
- * PAX xattr records. tar-stream decodes every PAX value as UTF-8, so a binary value that is
- * not valid UTF-8 cannot be recovered: those are returned in `lost`, never written mangled.
+ * PAX xattr records. tar-stream decodes every PAX value as UTF-8, which mangles binary values:
+ * `raw` (from PaxXattrTap) gives the bytes; a value mangled with no raw bytes at hand is returned
+ * in `lost`, never written mangled.
  */
-const xattrsOf = (pax: Readonly<Record<string, string>> | null | undefined): { xattrs: Xattr[]; lost: string[] } => {
+const xattrsOf = (pax: Readonly<Record<string, string>> | null | undefined, raw?: ReadonlyMap<string, Buffer>): { xattrs: Xattr[]; lost: string[] } => {
   const xattrs: Xattr[] = [];
   const lost: string[] = [];
   for (const [key, value] of Object.entries(pax ?? {})) {
     if (key.startsWith('SCHILY.xattr.')) {
       const name = key.slice('SCHILY.xattr.'.length);
       if (!allowedXattr(name)) continue;
-      if (value.includes('\uFFFD')) lost.push(name);
+      const bytes = raw?.get(name);
+      if (bytes !== undefined) xattrs.push({ name, value: bytes });
+      else if (value.includes('\uFFFD')) lost.push(name);
       else xattrs.push({ name, value: Buffer.from(value, 'utf8') });
     } else if (key.startsWith('LIBARCHIVE.xattr.')) {
       const name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
@@ -119,7 +124,7 @@ export interface Decoded {
 }
 
 /** Decodes one tar header (after tar-stream applied PAX and GNU long names). */
-export const decodeEntry = (h: TarHeader): E.Either<EntryError, Decoded> => {
+export const decodeEntry = (h: TarHeader, rawXattrs?: ReadonlyMap<string, Buffer>): E.Either<EntryError, Decoded> => {
   if (h.type === 'pax-global-header') return E.right({ entry: { kind: 'ignored', name: h.name }, lostXattrs: [] });
   const cleaned = cleanPath(h.name);
   if (E.isLeft(cleaned)) return cleaned;
@@ -136,7 +141,7 @@ export const decodeEntry = (h: TarHeader): E.Either<EntryError, Decoded> => {
     return done({ kind: 'whiteout', path: [...parent, hidden] });
   }
 
-  const { xattrs, lost } = xattrsOf(h.pax);
+  const { xattrs, lost } = xattrsOf(h.pax, rawXattrs);
   const meta = metaOf(h, xattrs);
   if (h.type === 'directory') return done({ kind: 'dir', path, meta }, lost);
   if (path.length === 0) return E.left(`${showName(h.name)} (a ${h.type ?? 'file'}) would replace the layer root`);

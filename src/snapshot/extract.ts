@@ -12,6 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import tar from 'tar-stream';
 import { DigestingStream, type Digest } from '../oci/digest.js';
 import { decodeEntry, showName, type EntryPath, type LayerEntry, type TarHeader } from './entry.js';
+import { PaxXattrTap } from './pax-xattrs.js';
 import type { RootFs, SpecialRequest } from './rootfs-fs.js';
 import { showPath, Tree, type Node } from './tree.js';
 
@@ -163,12 +164,14 @@ export const extractLayer = async (source: Readable, fs: RootFs, decoder: Duplex
   const x = new Extraction(fs);
   const hasher = new DigestingStream('sha256');
   const extract = tar.extract();
+  const tap = new PaxXattrTap();
   let openFd: number | undefined;
   extract.on('entry', (header, body, next) => {
     body.on('error', () => undefined); // the extraction's own error is what the caller gets
     try {
       x.entries++;
-      const decoded = decodeEntry(header as unknown as TarHeader);
+      const h = header as unknown as TarHeader;
+      const decoded = decodeEntry(h, tap.xattrsAt(h.byteOffset));
       if (E.isLeft(decoded)) throw new HostileEntry(`entry ${decoded.left}`);
       for (const lost of decoded.right.lostXattrs) x.lostXattrs.push(`${header.name}: ${lost}`);
       const fd = x.apply(decoded.right.entry, header.name);
@@ -200,7 +203,7 @@ export const extractLayer = async (source: Readable, fs: RootFs, decoder: Duplex
     }
   });
   try {
-    await pipeline(source, decoder, hasher, extract);
+    await pipeline(source, decoder, hasher, tap, extract);
   } finally {
     if (openFd !== undefined) fs.abandonFile(openFd);
   }
