@@ -8,7 +8,7 @@ import type { ImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { pull } from '../pull/pull.js';
 import { resolveImage } from '../store/image.js';
-import type { LayerCompression } from '../store/layer-writer.js';
+import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { StorePaths } from '../store/layout.js';
 import { lookupStep, recordStep, type CachedLayer } from './cache.js';
 import { applyConfig, createdBy, envRecord } from './config-effect.js';
@@ -16,7 +16,7 @@ import type { BuildContext } from './context.js';
 import type { Instruction, StagePlan } from './dockerfile/ast.js';
 import { parseDockerfile } from './dockerfile/parse.js';
 import { copySource, expandStage, planStages } from './dockerfile/stages.js';
-import { writeEntries, type LayerEntry } from './layer-pack.js';
+import { writeEntries, type BuildCompression, type LayerEntry } from './layer-pack.js';
 import type { Progress } from './progress.js';
 import type { Rootfs } from './run-step.js';
 import { imageConfigOf, startState, withLayer, type BuildState } from './state.js';
@@ -34,7 +34,7 @@ export interface BuildRequest {
   readonly noCache: boolean;
   /** SOURCE_DATE_EPOCH: timestamps of the image and clamp for layer mtimes */
   readonly epoch?: number;
-  readonly compression: LayerCompression;
+  readonly compression: BuildCompression;
   /** --secret id=…,src=… */
   readonly secrets: ReadonlyMap<string, string>;
   /** pull a base image missing from the store ('missing', Docker's default) or never */
@@ -136,6 +136,10 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
   const buildStage = async (index: number): Promise<E.Either<Failure, BuildState>> => {
     const ps = plan.stages[index];
     if (!ps) return E.left(failure('StageNotFound', `${req.file}: no stage ${index}`));
+    const host = formatPlatform(hostPlatform());
+    if (ps.platform !== host && ps.platform !== `${host}/v8`) {
+      return E.left(failure('Unsupported', `${req.file}:${ps.stage.from.lines.start}: FROM: platform ${ps.platform}: tsd builds for the host platform (${host}) only`));
+    }
     let start: BuildState;
     let baseConfig: ImageConfig | undefined;
     const fromLabel = `[stage-${index}] FROM ${ps.baseName}`;

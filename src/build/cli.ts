@@ -93,7 +93,7 @@ const app = command({
     pull: option({ type: string, long: 'pull', defaultValue: () => 'missing', description: 'pull a base image the store lacks: missing (default) or never' }),
     progress: option({ type: string, long: 'progress', defaultValue: () => 'auto', description: 'auto, plain, tty, json or quiet' }),
     output: option({ type: optional(string), long: 'output', short: 'o', description: 'oci-archive:- (stdout) or oci-archive:FILE instead of the store' }),
-    compression: option({ type: string, long: 'compression', defaultValue: () => 'gzip', description: 'layer compression: gzip or none' }),
+    compression: option({ type: string, long: 'compression', defaultValue: () => 'gzip', description: 'layer compression: gzip (default), zstd or none' }),
     print: flag({ long: 'print', description: 'print the parsed Dockerfile as JSON and build nothing' }),
     quiet: flag({ long: 'quiet', short: 'q', description: 'no progress output' }),
   },
@@ -105,7 +105,7 @@ const app = command({
     const mode = a.quiet ? E.right<Failure, ProgressMode>('quiet') : progressMode(a.progress, io.isTTY.stderr);
     if (E.isLeft(mode)) return mode;
     if (a.pull !== 'missing' && a.pull !== 'never') return E.left(usage(`--pull=${a.pull}: expected missing or never`));
-    if (a.compression !== 'gzip' && a.compression !== 'none') return E.left(usage(`--compression=${a.compression}: tsd writes gzip or none (zstd is not supported yet)`));
+    if (a.compression !== 'gzip' && a.compression !== 'zstd' && a.compression !== 'none') return E.left(usage(`--compression=${a.compression}: expected gzip, zstd or none`));
     let archiveTo: string | undefined;
     if (a.output !== undefined) {
       const m = /^(?:type=)?oci-archive[:,](?:dest=)?(.+)$/.exec(a.output);

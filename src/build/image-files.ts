@@ -4,7 +4,8 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { decompressor } from '../snapshot/decompress.js';
+import { layerCompression } from '../oci/media-type.js';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import * as E from 'fp-ts/lib/Either.js';
@@ -75,7 +76,7 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
         })();
       });
       const blob = openBlob(p, d.digest);
-      await pipeline(d.mediaType.endsWith('gzip') ? blob.pipe(createGunzip()) : blob, extract);
+      await pipeline(blob.pipe(decompressor(layerCompression(d.mediaType) ?? 'none')), extract);
     }
     await new Promise<void>((res, rej) => spool.end((e?: Error | null) => (e ? rej(e) : res())));
   } catch (e) {

@@ -11,7 +11,9 @@ import { pipe } from 'fp-ts/lib/function.js';
 import { DigestingStream } from '../oci/digest.js';
 import { MediaType } from '../oci/media-type.js';
 import { ingest } from '../store/blob.js';
-import type { LayerCompression, WrittenLayer } from '../store/layer-writer.js';
+import type { WrittenLayer } from '../store/layer-writer.js';
+import { execa } from 'execa';
+import type { Duplex } from 'node:stream';
 import { ParallelGzip } from './parallel-gzip.js';
 import type { StorePaths } from '../store/layout.js';
 
@@ -95,16 +97,21 @@ export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Rea
  * Packs and writes a layer in one pass: the tar is hashed for its diff ID on the way into the
  * compressor; gzip runs on every core (parallel-gzip.ts).
  */
-export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: LayerCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
+/** How a build compresses its layers: gzip (default, every core), zstd (the zstd binary, every core), or none. */
+export type BuildCompression = 'gzip' | 'zstd' | 'none';
+
+const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'ignore', lines: false, stripFinalNewline: false }).duplex();
+
+export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);
   const diff = new DigestingStream();
-  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip()) : tarStream.pipe(diff);
+  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip()) : compression === 'zstd' ? tarStream.pipe(diff).pipe(zstd()) : tarStream.pipe(diff);
   tarStream.on('error', (e) => body.destroy(e));
   diff.on('error', (e) => body.destroy(e));
   return pipe(
     ingest(p, body, {}, 'layer'),
     TE.map(({ digest, size }) => ({
-      descriptor: { mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer, digest, size },
+      descriptor: { mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer, digest, size },
       diffId: diff.digest(),
     })),
   );

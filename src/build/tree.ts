@@ -2,7 +2,8 @@
 // only, whiteouts applied), so COPY can ask whether a destination is a directory, WORKDIR
 // whether it must create its path, and --chown / USER resolve names in /etc/passwd and
 // /etc/group without unpacking anything. Small files under /etc that name users keep their bytes.
-import { createGunzip } from 'node:zlib';
+import { decompressor } from '../snapshot/decompress.js';
+import { layerCompression } from '../oci/media-type.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
@@ -27,8 +28,10 @@ export type Tree = ReadonlyMap<string, TreeNode>;
 
 const KEEP_CONTENT = new Set(['etc/passwd', 'etc/group']);
 
-const decompress = (d: Descriptor): ((s: Readable) => Readable) | undefined =>
-  d.mediaType.endsWith('gzip') ? (s) => s.pipe(createGunzip()) : d.mediaType.endsWith('zstd') ? undefined : (s) => s;
+const decompress = (d: Descriptor): ((s: Readable) => Readable) | undefined => {
+  const c = layerCompression(d.mediaType);
+  return c === undefined ? undefined : (s) => s.pipe(decompressor(c));
+};
 
 /** Applies one layer tar to `tree` (mutating the map being built). */
 export const applyLayerTar = async (tree: Map<string, TreeNode>, input: Readable): Promise<void> => {

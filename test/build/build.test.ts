@@ -88,6 +88,9 @@ test('errors name the line: a missing COPY source, an unknown base, an unsupport
   const base = build([], `FROM localhost/nope:1\nRUN true\n`, ['--pull=never']);
   assert.is(base.code, 2);
   assert.match(base.stderr, /Dockerfile:1: FROM localhost\/nope:1: .*not in the store/);
+  const platform = build([], `FROM --platform=linux/s390x ${BUSYBOX}\n`);
+  assert.is(platform.code, 1);
+  assert.match(platform.stderr, /Dockerfile:1: FROM: platform linux\/s390x: tsd builds for the host platform/);
   const ssh = build([], `${BASE}\nRUN --mount=type=ssh true\n`);
   assert.is(ssh.code, 1);
   assert.match(ssh.stderr.trim().split('\n').pop()!, /Dockerfile:2: RUN: --mount=type=ssh is not supported/);
@@ -264,6 +267,18 @@ test('ADD: an http URL checked by --checksum (mode 0600), a wrong checksum fails
   const t = await imageTree(p, r.ref!);
   assert.is(t.tree.get('x/xz.txt')?.content, 'xz\n');
   assert.is(t.tree.get('b/bz.txt')?.content, 'bz\n');
+});
+
+test('--compression zstd and none write layers of those types, which build on again', async () => {
+  for (const c of ['zstd', 'none'] as const) {
+    const r = ok(build([], `${BASE}\nRUN echo ${c} > /c\n`, ['-t', `comp-${c}`, '--compression', c]));
+    const child = ok(build([], `FROM ${r.ref}\nRUN cat /c > /again\n`, ['-t', `comp-${c}-child`]));
+    const t = await imageTree(p, child.ref!);
+    assert.is(t.tree.get('again')?.content, `${c}\n`);
+    const inspect = spawnSync(join(REPO, 'bin/tsd-store'), ['inspect', r.ref!], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
+    const layers = JSON.parse(inspect.stdout).manifest.layers;
+    assert.is(layers[layers.length - 1].mediaType, c === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar');
+  }
 });
 
 test('--output oci-archive:- writes an OCI archive skopeo reads, and tags nothing', () => {

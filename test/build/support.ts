@@ -3,7 +3,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { decompressor } from '../../src/snapshot/decompress.js';
+import { layerCompression } from '../../src/oci/media-type.js';
 import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import tar from 'tar-stream';
@@ -79,7 +80,7 @@ export const imageTree = async (p: StorePaths, ref: string): Promise<{ config: I
       });
     });
     const blob = openBlob(p, l.digest);
-    await pipeline(l.mediaType.endsWith('gzip') ? blob.pipe(createGunzip()) : blob, extract);
+    await pipeline(blob.pipe(decompressor(layerCompression(l.mediaType) ?? 'none')), extract);
   }
   return { config: img.right.config, tree, layers: img.right.manifest.layers.length };
 };
