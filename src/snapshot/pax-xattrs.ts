@@ -9,6 +9,7 @@ const BLOCK = 512;
 /** tar-stream refuses PAX headers larger than this; so does the tap (it stops looking). */
 const MAX_PAX = 1024 * 1024;
 const XATTR = 'SCHILY.xattr.';
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 const octalOrBase256 = (b: Buffer): number => {
   if ((b[0] ?? 0) & 0x80) {
@@ -90,7 +91,7 @@ export class PaxXattrTap extends Transform {
   /** `dataStart`: stream offset just after this header block. */
   private onHeader(dataStart: number): void {
     const h = this.header;
-    if (h.every((b) => b === 0)) return;
+    if (h.equals(ZERO_BLOCK)) return;
     const type = String.fromCharCode(h[156] ?? 0);
     const size = octalOrBase256(h.subarray(124, 136));
     if (!Number.isSafeInteger(size) || size < 0) {
