@@ -19,6 +19,7 @@ import { mountKey, ociMounts } from './run-mounts.js';
 import { runStep } from './run-step.js';
 import { stateId, withLayer, type BuildState } from './state.js';
 import { resolveUser, treeOf } from './tree.js';
+import { acquireLock, releaseLock, type Lock } from '../store/lock.js';
 
 /** The argv of a RUN; a heredoc-only RUN runs its body as the script. */
 export const runArgv = (i: Run, shell: readonly string[]): readonly string[] => {
@@ -85,6 +86,11 @@ export const runInstruction = async (
     });
     if (E.isLeft(mounts)) return E.left(stepFailure(file, i, mounts.left));
     const out = env.progress.output(n);
+    // sharing=locked: one RUN at a time on that cache dir, across processes
+    const locks: Lock[] = [];
+    for (const m of i.mounts) {
+      if (m.type === 'cache' && m.sharing === 'locked') locks.push(await acquireLock(env.p.lock(`cache-mount-${cacheKey([m.id ?? m.target ?? '']).slice(0, 32)}`), 30 * 60_000));
+    }
     const ran = await runStep(env.p, env.rootfs, {
       argv,
       config: state.config,
@@ -98,6 +104,7 @@ export const runInstruction = async (
       where: `${file}:${i.lines.start}`,
     });
     out.end();
+    for (const l of locks) await releaseLock(l);
     if (E.isLeft(ran)) {
       await fs.rm(scratch, { recursive: true, force: true });
       return ran;

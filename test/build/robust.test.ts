@@ -94,6 +94,14 @@ test('eight builds at once into one store, sharing a base and cached steps', asy
   assert.equal(mountsUnder(p.root), []);
 });
 
+test('RUN --mount=type=cache,sharing=locked: two builds at once take turns on the cache dir', async () => {
+  const script = 'if [ -e /c/busy ]; then exit 5; fi; touch /c/busy; sleep 1; rm /c/busy; echo $N >> /c/log';
+  const make = (n: number) => context(`FROM ${BUSYBOX}\nENV N=${n}\nRUN --mount=type=cache,id=shared-lock,target=/c,sharing=locked ${script}\n`);
+  const [a, b] = await Promise.all([run(['-q', '--context', make(1)]), run(['-q', '--context', make(2)])]);
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.code, 0, b.stderr);
+});
+
 test('gc between builds: cached layers gc took are rebuilt, nothing breaks', async () => {
   const dir = context(`FROM ${BUSYBOX}\nRUN echo gc > /gc\n`);
   const first = await run(['-q', '--context', dir]);
