@@ -7,7 +7,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { jsonFlag, rootOption } from '../cli/options.js';
 import { processIo, runShell, write, type CommandResult } from '../cli/shell.js';
-import { ExitCode, failure } from '../failure.js';
+import { ExitCode, failure, type Failure } from '../failure.js';
 import { formatMessage, imageMessage } from '../message.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { VERSION } from '../version.js';
@@ -147,12 +147,40 @@ const printGc = async (r: { removed: readonly { digest: string; size: number }[]
   await write(io.stdout, `Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
 };
 
+/** "512MB", "2GB", "1.5GiB", "1000": bytes, or undefined when it is not a size. */
+const parseSize = (s: string): number | undefined => {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?$/i.exec(s.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase().replace(/b$/, '');
+  const powers: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12, ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30, ti: 2 ** 40 };
+  const f = powers[unit];
+  return f === undefined ? undefined : Math.floor(Number(m[1]) * f);
+};
+
+const keepCacheOption = option({
+  type: optional(string),
+  long: 'keep-cache',
+  description: "keep the build cache's most recently used layers up to SIZE (e.g. 2GB); without it gc keeps no cache layer an image does not need",
+});
+
+/** With --keep-cache, the build cache's layers become roots (src/build/cache.ts, cacheRoots). */
+const withCacheRoots = async (keepCache: string | undefined): Promise<E.Either<Failure, void>> => {
+  if (keepCache === undefined) return E.right(undefined);
+  const maxBytes = parseSize(keepCache);
+  if (maxBytes === undefined) return E.left(failure('Usage', `--keep-cache ${JSON.stringify(keepCache)}: not a size (e.g. 500MB, 2GB)`));
+  const [{ cacheRoots }, { registerRootSource }] = await Promise.all([import('../build/cache.js'), import('./roots.js')]);
+  registerRootSource({ name: 'build-cache', digests: async (p) => [...(await cacheRoots(p, { maxBytes }))] });
+  return E.right(undefined);
+};
+
 const gcCmd = command({
   name: 'gc',
   description: 'remove every blob that no image, container, root or live lease needs',
-  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag },
-  handler: async ({ root, json, dryRun }) => {
+  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag, keepCache: keepCacheOption },
+  handler: async ({ root, json, dryRun, keepCache }) => {
     const { gc } = await import('./gc.js');
+    const cache = await withCacheRoots(keepCache);
+    if (E.isLeft(cache)) return cache;
     return pipe(
       openStore(root),
       TE.chain((p) => gc(p, { dryRun })),
@@ -167,9 +195,11 @@ const gcCmd = command({
 const pruneCmd = command({
   name: 'prune',
   description: 'forget every image without a name, then gc',
-  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag },
-  handler: async ({ root, json, dryRun }) => {
+  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag, keepCache: keepCacheOption },
+  handler: async ({ root, json, dryRun, keepCache }) => {
     const { prune } = await import('./gc.js');
+    const cache = await withCacheRoots(keepCache);
+    if (E.isLeft(cache)) return cache;
     return pipe(
       openStore(root),
       TE.chain((p) => prune(p, { dryRun })),

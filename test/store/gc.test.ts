@@ -136,6 +136,60 @@ test('a gc killed after moving blobs aside loses nothing: the next gc puts them 
   removeDir(p.root);
 });
 
+test('gc running over and over while 6 writers import and tag loses nothing', async () => {
+  const p = await tempStore();
+  const { busyboxTar } = await import('./busybox.js');
+  const tars = await Promise.all(Array.from({ length: 6 }, (_, i) => busyboxTar([{ name: 'etc/n', content: `${i}\n` }])));
+  let writing = true;
+  const writers = (async () => {
+    const results = await Promise.all(
+      tars.map(async (input, i) => {
+        const imp = await tsd('store', ['import', `localhost/g${i}`], { root: p.root, input });
+        const tag = imp.code === 0 ? await tsd('store', ['tag', `localhost/g${i}`, `localhost/g${i}:again`], { root: p.root }) : imp;
+        return [imp.code, tag.code, imp.stderr + tag.stderr];
+      }),
+    );
+    writing = false;
+    return results;
+  })();
+  let gcs = 0;
+  while (writing) {
+    const gc = await tsd('store', ['gc'], { root: p.root });
+    assert.is(gc.code, 0, gc.stderr);
+    gcs++;
+  }
+  for (const [imp, tag, err] of await writers) assert.equal([imp, tag], [0, 0], String(err));
+  assert.ok(gcs >= 1);
+  const fsck = await tsd('store', ['fsck'], { root: p.root });
+  assert.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  assert.match(fsck.stderr, /18 blobs, 12 images, 0 problems/);
+  const ls = await tsd('store', ['ls', '--format', '{{.Repository}}:{{.Tag}}'], { root: p.root });
+  assert.is(ls.stdout.trim().split('\n').length, 12);
+  removeDir(p.root);
+});
+
+test('build cache layers: gc reclaims them by default, --keep-cache SIZE keeps them', async () => {
+  const p = await tempStore();
+  const { recordStep, cacheKey } = await import('../../src/build/cache.js');
+  const { writeLayer } = await import('../../src/store/layer-writer.js');
+  const { layerTar } = await import('../support/tsd.js');
+  const layer = await writeLayer(p, Readable.from([await layerTar([{ name: 'cached', content: 'a cached step' }])]))();
+  if (E.isLeft(layer)) throw new Error(layer.left.message);
+  await recordStep(p, cacheKey(['step']), 'RUN make', layer.right);
+  endMyLeases(p);
+  const digest = layer.right.descriptor.digest;
+  const bad = await tsd('store', ['gc', '--keep-cache', 'lots'], { root: p.root });
+  assert.is(bad.code, 1);
+  assert.is(bad.stderr, 'tsd-store: --keep-cache "lots": not a size (e.g. 500MB, 2GB)\n');
+  const kept = await tsd('store', ['gc', '--keep-cache', '1GB', '--json'], { root: p.root });
+  assert.is(kept.code, 0, kept.stderr);
+  assert.equal(JSON.parse(kept.stdout).removed, []);
+  assert.ok(existsSync(p.blob(digest)));
+  const plain = await tsd('store', ['gc', '--json'], { root: p.root });
+  assert.equal(JSON.parse(plain.stdout).removed.map((b: { digest: string }) => b.digest), [digest]);
+  removeDir(p.root);
+});
+
 test('gc refuses to guess with a malformed index.json, and removes nothing', async () => {
   const p = await tempStore();
   await makeImage(p, 'localhost/x:1', [[{ name: 'x', content: 'x' }]]);
