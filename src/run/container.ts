@@ -77,6 +77,8 @@ export const files = (p: StorePaths, id: string) => {
     state: join(dir, 'state.json'),
     stdout: join(dir, 'stdout.log'),
     stderr: join(dir, 'stderr.log'),
+    stdoutIdx: join(dir, 'stdout.idx'),
+    stderrIdx: join(dir, 'stderr.idx'),
     bundle: join(dir, 'bundle'),
     rootfs: join(dir, 'bundle', 'rootfs'),
     upper: join(dir, 'upper'),

@@ -1,5 +1,9 @@
-// Logs: a container's stdout.log and stderr.log printed to our stdout and stderr, optionally
-// only the last N lines of each, optionally following until the container has exited.
+// Logs: a container's stdout.log and stderr.log printed to our stdout and stderr: the last N
+// lines of each, lines since a time, with their times (-t), following until the container has
+// exited. The container writes the files itself; the supervisor notes in stdout.idx/stderr.idx
+// ("SIZE EPOCH_NS" each time a file grew, seen through inotify) when bytes arrived, which dates
+// every line without any process copying the output. Lines written while no supervisor watched
+// (it was killed) get the file's modification time: the latest they can have been written.
 import { promises as fs } from 'node:fs';
 import type { Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
@@ -16,42 +20,115 @@ export const tailOffset = (buf: Buffer, n: number): number => {
   return 0;
 };
 
-const readFrom = async (file: string, offset: number): Promise<Buffer> => {
+export type TimeIndex = readonly (readonly [size: number, ns: bigint])[];
+
+export const parseIndex = (text: string): TimeIndex =>
+  text.split('\n').flatMap((l) => {
+    const m = /^(\d+) (\d+)$/.exec(l);
+    return m ? [[Number(m[1]), BigInt(m[2] as string)] as const] : [];
+  });
+
+/** When the byte at `offset` arrived: the first noted size beyond it, else `fallback`. */
+export const timeAt = (index: TimeIndex, offset: number, fallback: bigint): bigint => {
+  let lo = 0;
+  let hi = index.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((index[mid] as readonly [number, bigint])[0] > offset) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo < index.length ? (index[lo] as readonly [number, bigint])[1] : fallback;
+};
+
+/** RFC 3339 with nanoseconds, as `docker logs -t` prints. */
+export const formatTime = (ns: bigint): string => {
+  const iso = new Date(Number(ns / 1_000_000n)).toISOString();
+  return `${iso.slice(0, 19)}.${String(ns % 1_000_000_000n).padStart(9, '0')}Z`;
+};
+
+/** --since: a Unix time (seconds), an RFC 3339 time, or a duration back from `now` (10m, 1h30m). */
+export const parseSince = (s: string, nowMs: number, duration: (s: string) => number | undefined): bigint | undefined => {
+  if (/^\d+(\.\d+)?$/.test(s)) return BigInt(Math.round(Number(s) * 1000)) * 1_000_000n;
+  const d = duration(s);
+  if (d !== undefined) return BigInt(nowMs - d) * 1_000_000n;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : BigInt(t) * 1_000_000n;
+};
+
+export interface LogOptions {
+  readonly tail?: number;
+  readonly timestamps: boolean;
+  readonly sinceNs?: bigint;
+  /** resolves true once the container has exited: follow until then */
+  readonly finished?: () => Promise<boolean>;
+}
+
+interface Stream {
+  readonly file: string;
+  readonly index: string;
+  readonly to: Writable;
+  offset: number;
+}
+
+const readFrom = async (file: string, offset: number): Promise<{ data: Buffer; mtimeNs: bigint }> => {
   const fh = await fs.open(file, 'r').catch(() => undefined);
-  if (!fh) return Buffer.alloc(0);
+  if (!fh) return { data: Buffer.alloc(0), mtimeNs: 0n };
   try {
-    const { size } = await fh.stat();
-    if (size <= offset) return Buffer.alloc(0);
+    const st = await fh.stat({ bigint: true });
+    const size = Number(st.size);
+    if (size <= offset) return { data: Buffer.alloc(0), mtimeNs: st.mtimeNs };
     const buf = Buffer.alloc(size - offset);
     const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-    return buf.subarray(0, bytesRead);
+    return { data: buf.subarray(0, bytesRead), mtimeNs: st.mtimeNs };
   } finally {
     await fh.close();
   }
 };
 
-export const tailLines = async (stdoutFile: string, stderrFile: string, out: Writable, err: Writable, tail: number | undefined, finished?: () => Promise<boolean>): Promise<CommandResult> => {
-  const streams = [
-    { file: stdoutFile, to: out, offset: 0 },
-    { file: stderrFile, to: err, offset: 0 },
+/** Writes `data` (starting at file offset `base`); with times or --since, complete lines only. Returns bytes consumed. */
+const emit = async (s: Stream, data: Buffer, base: number, mtimeNs: bigint, o: LogOptions, final: boolean): Promise<number> => {
+  if (!o.timestamps && o.sinceNs === undefined) {
+    if (data.length > 0) await write(s.to, data as unknown as string);
+    return data.length;
+  }
+  const index = parseIndex(await fs.readFile(s.index, 'utf8').catch(() => ''));
+  let start = 0;
+  const out: Buffer[] = [];
+  while (start < data.length) {
+    const nl = data.indexOf(0x0a, start);
+    if (nl < 0 && !final) break;
+    const end = nl < 0 ? data.length : nl + 1;
+    const ns = timeAt(index, base + start, mtimeNs);
+    if (o.sinceNs === undefined || ns >= o.sinceNs) {
+      if (o.timestamps) out.push(Buffer.from(`${formatTime(ns)} `));
+      out.push(data.subarray(start, end));
+      if (nl < 0) out.push(Buffer.from('\n'));
+    }
+    start = end;
+  }
+  if (out.length > 0) await write(s.to, Buffer.concat(out) as unknown as string);
+  return start;
+};
+
+export const printLogs = async (files: { stdout: string; stderr: string; stdoutIdx: string; stderrIdx: string }, out: Writable, err: Writable, o: LogOptions): Promise<CommandResult> => {
+  const streams: Stream[] = [
+    { file: files.stdout, index: files.stdoutIdx, to: out, offset: 0 },
+    { file: files.stderr, index: files.stderrIdx, to: err, offset: 0 },
   ];
   for (const s of streams) {
-    const all = await readFrom(s.file, 0);
-    const from = tail === undefined ? 0 : tailOffset(all, tail);
-    if (from < all.length) await write(s.to, all.subarray(from) as unknown as string);
-    s.offset = all.length;
+    const { data, mtimeNs } = await readFrom(s.file, 0);
+    const from = o.tail === undefined ? 0 : tailOffset(data, o.tail);
+    s.offset = from + (await emit(s, data.subarray(from), from, mtimeNs, o, !o.finished));
   }
-  if (!finished) return E.right(0);
+  if (!o.finished) return E.right(0);
   for (;;) {
-    const done = await finished();
+    const done = await o.finished();
     let more = false;
     for (const s of streams) {
-      const chunk = await readFrom(s.file, s.offset);
-      if (chunk.length > 0) {
-        await write(s.to, chunk as unknown as string);
-        s.offset += chunk.length;
-        more = true;
-      }
+      const { data, mtimeNs } = await readFrom(s.file, s.offset);
+      const used = await emit(s, data, s.offset, mtimeNs, o, done);
+      if (used > 0) more = true;
+      s.offset += used;
     }
     if (done && !more) return E.right(0);
     if (!more) await new Promise((r) => setTimeout(r, 100));

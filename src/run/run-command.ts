@@ -11,7 +11,7 @@ import { helpText } from './argv.js';
 import { files, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
 import { killContainer, observe, removeContainer, waitExit } from './lifecycle.js';
-import { tailLines } from './logs.js';
+import { printLogs } from './logs.js';
 import type { StorePaths } from '../store/layout.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
 import { unmountRootfs } from './rootfs.js';
@@ -114,7 +114,7 @@ const attach = async (p: StorePaths, record: ContainerRecord, rm: boolean, io: I
   const handlers = FORWARDED.filter((s) => s !== 'SIGWINCH').map((sig) => [sig, () => void killContainer(p, record, sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
   const f = files(p, record.id);
-  await tailLines(f.stdout, f.stderr, io.stdout, io.stderr, undefined, async () => (await observe(p, record)).status === 'exited');
+  await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, { timestamps: false, finished: async () => (await observe(p, record)).status === 'exited' });
   for (const [sig, h] of handlers) process.off(sig, h);
   const s = await waitExit(p, record);
   if (rm) await removeContainer(p, record, true);

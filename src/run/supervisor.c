@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/inotify.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,10 @@ static pid_t cpid = 0, hpid = 0;
 static int restarts = 0, streak = 0, exited = 0, wstatus = 0;
 static char started[40], health[16] = "", hout[512] = "";
 static int hlast = -1;
+/* log time index: the container writes its logs itself; we watch them (inotify) and note
+   "SIZE EPOCH_NS" in stdout.idx/stderr.idx each time one grows, so `logs -t` can date lines */
+static int ifd = -1, logfd[2] = {-1, -1}, idxfd[2] = {-1, -1};
+static long long logsize[2];
 static long long hdeadline = 0, hnext = 0, tstart = 0;
 
 static long long now_ms(void) {
@@ -308,8 +313,37 @@ static void report(const char *line) {
   statusfd = -1;
 }
 
+static void index_logs(void) {
+  for (int i = 0; i < 2; i++) {
+    struct stat st;
+    if (logfd[i] < 0 || fstat(logfd[i], &st) < 0 || st.st_size <= logsize[i]) continue;
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    char line[64];
+    int n = snprintf(line, sizeof line, "%lld %lld%09ld\n", (long long)st.st_size, (long long)t.tv_sec, t.tv_nsec);
+    if (write(idxfd[i], line, n) < 0) {}
+    logsize[i] = st.st_size;
+  }
+}
+
+static void watch_logs(void) {
+  const char *names[2] = {"stdout.log", "stderr.log"}, *idx[2] = {"stdout.idx", "stderr.idx"};
+  ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  for (int i = 0; i < 2; i++) {
+    char p[4096];
+    path(p, sizeof p, names[i]);
+    logfd[i] = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (ifd >= 0) inotify_add_watch(ifd, p, IN_MODIFY);
+    path(p, sizeof p, idx[i]);
+    idxfd[i] = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    struct stat st;
+    logsize[i] = logfd[i] >= 0 && fstat(logfd[i], &st) == 0 ? st.st_size : 0;
+  }
+}
+
 /* the supervision loop; `adopt`: the container already runs (the worker died), take it over */
 static int supervise(int adopt, int sfd) {
+  watch_logs();
   if (adopt) {
     load_counter();
     cpid = read_pid();
@@ -330,10 +364,12 @@ static int supervise(int adopt, int sfd) {
   report(line);
   bind_ports();
   enter_netns();
+  index_logs();
   for (;;) {
-    struct pollfd pf[1 + MAXPORTS + 2 * MAXCONN];
-    int map[1 + MAXPORTS + 2 * MAXCONN], n = 0;
+    struct pollfd pf[2 + MAXPORTS + 2 * MAXCONN];
+    int map[2 + MAXPORTS + 2 * MAXCONN], n = 0;
     pf[n].fd = sfd; pf[n].events = POLLIN; map[n++] = -1;
+    if (ifd >= 0) { pf[n].fd = ifd; pf[n].events = POLLIN; map[n++] = -2; }
     for (int i = 0; i < nports; i++) if (ports[i].fd > 0) { pf[n].fd = ports[i].fd; pf[n].events = POLLIN; map[n++] = 1000 + i; }
     for (int i = 0; i < MAXCONN; i++) if (conns[i].a > 0) {
       pf[n].fd = conns[i].a; pf[n].events = POLLIN; map[n++] = 2000 + i;
@@ -346,7 +382,11 @@ static int supervise(int adopt, int sfd) {
     if (r < 0 && errno != EINTR) return 1;
     for (int k = 0; r > 0 && k < n; k++) {
       if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      if (map[k] == -1) {
+      if (map[k] == -2) {
+        char ev[4096];
+        while (read(ifd, ev, sizeof ev) > 0) {}
+        index_logs();
+      } else if (map[k] == -1) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {}
       } else if (map[k] >= 3000) { int i = map[k] - 3000; if (conns[i].a > 0) relay(i, conns[i].b, conns[i].a); }
@@ -364,6 +404,7 @@ static int supervise(int adopt, int sfd) {
     if (hpid && !exited && now_ms() >= hdeadline) { kill(hpid, SIGKILL); }
     if (hargc > 0 && !hpid && !exited && now_ms() >= hnext) { start_health(); hnext = now_ms() + h_interval; }
     if (!exited) continue;
+    index_logs();
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     int oom = oom_killed();
     close_conns();

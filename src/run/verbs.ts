@@ -14,7 +14,8 @@ import { allValues, isSet, lastValue, parseArgv, parseNumber, type FlagSpec, typ
 import { files, findContainer, listRecords, readState, toMessage, writeAtomic, type ContainerRecord } from './container.js';
 import { remountRootfs } from './create.js';
 import { killContainer, observe, removeContainer, runtimeCmd, stopContainer, waitExit, waitStopped } from './lifecycle.js';
-import { tailLines } from './logs.js';
+import { parseSince, printLogs } from './logs.js';
+import { parseDuration } from './options.js';
 import { lookupCommand } from './in-root.js';
 import { DEFAULT_PATH } from './defaults.js';
 import { RunExit } from './runtime.js';
@@ -76,16 +77,21 @@ const ps: Verb = (argv, io) =>
 
 const logs: Verb = (argv, io) =>
   withContainers(argv, [{ long: 'follow', short: 'f' }, { long: 'tail', short: 'n', value: true }, { long: 'timestamps', short: 't' }, { long: 'since', value: true }], 1, async (p, a, names) => {
-    if (isSet(a, 'timestamps') || lastValue(a, 'since') !== undefined) {
-      return E.left(failure('Unsupported', 'logs: -t and --since are not available: the container writes its log files directly (no copying process keeps per-line times; see docs/run.md)', ExitCode.user));
-    }
     const r = await findContainer(p, names[0] as string)();
     if (E.isLeft(r)) return r;
     const tailArg = lastValue(a, 'tail') ?? 'all';
     const tail = tailArg === 'all' ? undefined : parseNumber('--tail', tailArg, true);
     if (tail !== undefined && E.isLeft(tail)) return tail;
+    const sinceArg = lastValue(a, 'since');
+    const sinceNs = sinceArg === undefined ? undefined : parseSince(sinceArg, Date.now(), (d) => E.getOrElseW(() => undefined)(parseDuration('--since', d)));
+    if (sinceArg !== undefined && sinceNs === undefined) return E.left(failure('Usage', `--since ${JSON.stringify(sinceArg)}: expected a time (RFC 3339 or Unix seconds) or a duration like 10m`, ExitCode.tool));
     const f = files(p, r.right.id);
-    return tailLines(f.stdout, f.stderr, io.stdout, io.stderr, tail === undefined ? undefined : tail.right, isSet(a, 'follow') ? async () => (await observe(p, r.right)).status === 'exited' : undefined);
+    return printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, {
+      ...(tail !== undefined ? { tail: tail.right } : {}),
+      timestamps: isSet(a, 'timestamps'),
+      ...(sinceNs !== undefined ? { sinceNs } : {}),
+      ...(isSet(a, 'follow') ? { finished: async () => (await observe(p, r.right)).status === 'exited' } : {}),
+    });
   });
 
 const stop: Verb = (argv, io) =>

@@ -60,6 +60,20 @@ test('-d prints the container JSON at once; logs keep stdout and stderr apart; l
   assert.is(f.stderr, 'err 1\nerr 2\nerr 3\n');
   assert.is((await run(['wait', id.slice(0, 12)])).stdout, '3\n');
   assert.is((await run(['logs', '--tail', '1', 'talker'])).stdout, 'out 3\n');
+  // -t: each line dated when it reached the log (the supervisor's inotify index), 0.2 s apart
+  const dated = (await run(['logs', '-t', 'talker'])).stdout.trim().split('\n');
+  assert.is(dated.length, 3);
+  const times = dated.map((l) => {
+    const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9})Z out \d$/.exec(l);
+    assert.ok(m, l);
+    return Date.parse(`${(m as RegExpExecArray)[1]!.slice(0, 23)}Z`);
+  });
+  assert.ok(times[1]! - times[0]! >= 150 && times[2]! - times[1]! >= 150, JSON.stringify(times));
+  assert.ok(Math.abs(times[0]! - started) < 5000);
+  const since = new Date(times[1]!).toISOString();
+  assert.is((await run(['logs', '--since', since, 'talker'])).stdout, 'out 2\nout 3\n');
+  assert.is((await run(['logs', '--since', '1h', 'talker'])).stdout, 'out 1\nout 2\nout 3\n');
+  assert.is((await run(['logs', '--since', String(Math.ceil(Date.now() / 1000) + 60), 'talker'])).stdout, '');
   assert.match((await run(['ps', '-a'])).stdout, /Exited \(3\).*talker/);
   assert.not.match((await run(['ps'])).stdout, /talker/);
   const json = (await run(['ps', '-a', '--json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));

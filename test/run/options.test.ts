@@ -8,7 +8,7 @@ import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, ociMount } from '../..
 import { parsePublish } from '../../src/run/ports.js';
 import { healthOf } from '../../src/run/health.js';
 import { classifyRuntimeError } from '../../src/run/runtime.js';
-import { tailOffset } from '../../src/run/logs.js';
+import { formatTime, parseIndex, parseSince, tailOffset, timeAt } from '../../src/run/logs.js';
 
 const right = <A>(e: E.Either<{ message: string }, A>): A => {
   if (E.isLeft(e)) throw new Error(e.left.message);
@@ -108,6 +108,22 @@ test('logs --tail offsets', () => {
   const partial = Buffer.from('a\nb\nc');
   assert.is(partial.subarray(tailOffset(partial, 1)).toString(), 'c');
   assert.equal(right(parseArgv(['ps', '-a', 'x'], [{ long: 'all', short: 'a' }], false)).positionals, ['ps', 'x']);
+});
+
+test('log time index: a line is dated by the first noted size beyond its start', () => {
+  const idx = parseIndex('4 1000000000000000001\n8 1000000000500000000\nbroken\n13 1000000001000000000\n');
+  assert.is(idx.length, 3);
+  assert.is(timeAt(idx, 0, 9n), 1000000000000000001n);
+  assert.is(timeAt(idx, 3, 9n), 1000000000000000001n);
+  assert.is(timeAt(idx, 4, 9n), 1000000000500000000n);
+  assert.is(timeAt(idx, 12, 9n), 1000000001000000000n);
+  assert.is(timeAt(idx, 13, 9n), 9n);
+  assert.is(formatTime(1000000000500000007n), '2001-09-09T01:46:40.500000007Z');
+  const dur = (s: string) => (s === '10m' ? 600_000 : undefined);
+  assert.is(parseSince('10m', 1_000_000, dur), 400_000n * 1_000_000n);
+  assert.is(parseSince('1700000000.5', 0, dur), 1_700_000_000_500n * 1_000_000n);
+  assert.is(parseSince('2001-09-09T01:46:40Z', 0, dur), 1_000_000_000_000n * 1_000_000n);
+  assert.is(parseSince('soon', 0, dur), undefined);
 });
 
 test.run();
