@@ -3,6 +3,7 @@
 // `${VAR:?msg}`, `${VAR#pat}`, `${VAR%pat}` (and ## %%), `${VAR/pat/repl}`; single quotes are
 // literal, double quotes allow substitution, the escape character makes the next one literal.
 import * as E from 'fp-ts/lib/Either.js';
+import { compileGlob, removePrefix, removeSuffix, replaceMatches } from './glob.js';
 
 /** Variables in scope: unset names are absent. */
 export type Vars = ReadonlyMap<string, string>;
@@ -15,35 +16,6 @@ export interface LexOptions {
 
 const isNameStart = (c: string | undefined): boolean => c !== undefined && /[A-Za-z_]/.test(c);
 const isNameChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_]/.test(c);
-
-/** A glob of shell patterns (`*`, `?`, `[...]`) as a regular expression source. */
-const shellPattern = (p: string, escape: string): string => {
-  let out = '';
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === escape && i + 1 < p.length) out += p[++i]!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    else if (c === '*') out += '[\\s\\S]*';
-    else if (c === '?') out += '[\\s\\S]';
-    else if (c === '[') {
-      const end = p.indexOf(']', i + 2);
-      if (end < 0) out += '\\[';
-      else {
-        const body = p.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        out += `[${body}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
-  return out;
-};
-
-const safeRegExp = (source: string, flags = ''): RegExp | undefined => {
-  try {
-    return new RegExp(source, flags);
-  } catch {
-    return undefined;
-  }
-};
 
 class Lexer {
   pos = 0;
@@ -200,17 +172,9 @@ class Lexer {
       case '%%': {
         const w = word();
         if (E.isLeft(w)) return w;
+        const g = compileGlob(w.right, this.opts.escape);
         const v = value ?? '';
-        const pat = shellPattern(w.right, this.opts.escape);
-        const lazy = op.length === 1 ? '?' : '';
-        const re = op[0] === '#' ? safeRegExp(`^(${pat.replace(/\*(?!\?)/g, `*${lazy}`)})`) : safeRegExp(`(${pat})$`);
-        if (!re) return E.left(`bad pattern in substitution of ${name}`);
-        if (op[0] === '#') return E.right(v.replace(re, ''));
-        // suffix: shortest (%) tries the latest start, longest (%%) the earliest
-        const starts = [...Array(v.length + 1).keys()];
-        if (op === '%') starts.reverse();
-        for (const i of starts) if (new RegExp(`^(${pat})$`).test(v.slice(i))) return E.right(v.slice(0, i));
-        return E.right(v);
+        return E.right(op[0] === '#' ? removePrefix(v, g, op.length === 2) : removeSuffix(v, g, op.length === 2));
       }
       case '/':
       case '//': {
@@ -226,9 +190,7 @@ class Lexer {
         }
         Object.assign(this, saved);
         if (this.next() !== '}') return E.left(`missing '}' in substitution of ${name}`);
-        const re = safeRegExp(shellPattern(p.right, this.opts.escape), op === '//' ? 'g' : '');
-        if (!re) return E.left(`bad pattern in substitution of ${name}`);
-        return E.right((value ?? '').replace(re, () => repl));
+        return E.right(replaceMatches(value ?? '', compileGlob(p.right, this.opts.escape), repl, op === '//'));
       }
       default:
         return E.left(`unsupported modifier (${op}) in substitution of ${name}`);
