@@ -7,6 +7,7 @@
  *    stdout.log/stderr.log (no copying: killing us cannot lose or block output);
  *  - is the container's subreaper, so it reaps it and records state.json atomically (temp +
  *    rename): running, exit code, OOM kill (memory.oom_control), restart count, health;
+ *  - notes when each log grew (inotify → stdout.idx/stderr.idx), so `logs -t` can date lines;
  *  - applies the restart policy, runs the HEALTHCHECK with `RUNTIME exec`, publishes ports;
  *  - runs as two processes, a watchdog and a worker, both subreapers: `kill -9` of either one
  *    leaves the other to reap the container and record its exit code.

@@ -16,7 +16,8 @@ import { remountRootfs } from './create.js';
 import { killContainer, observe, removeContainer, runtimeCmd, stopContainer, waitExit, waitStopped } from './lifecycle.js';
 import { parseSince, printLogs } from './logs.js';
 import { parseDuration } from './options.js';
-import { lookupCommand } from './in-root.js';
+import { lookupCommand, readInRoot } from './in-root.js';
+import { parseGroup, parsePasswd, resolveUser } from './user.js';
 import { DEFAULT_PATH } from './defaults.js';
 import { RunExit } from './runtime.js';
 import type { RuntimeSpec } from './spec.js';
@@ -142,8 +143,16 @@ const exec: Verb = async (argv) => {
   if (E.isLeft(r)) return r;
   if ((await observe(p.right, r.right)).status !== 'running') return E.left(failure('NotRunning', `container ${r.right.name}: is not running`, ExitCode.user));
   const u = lastValue(a.right, 'user');
-  const args = ['--root', runtimeRoot(p.right), 'exec', ...(isSet(a.right, 'tty') ? ['--tty'] : []), ...(isSet(a.right, 'detach') ? ['--detach'] : []), ...(u !== undefined ? ['--user', u] : []), ...allValues(a.right, 'env').flatMap((e) => ['--env', e]), ...(lastValue(a.right, 'workdir') !== undefined ? ['--cwd', lastValue(a.right, 'workdir') as string] : []), r.right.id, ...cmd];
-  if (u !== undefined && !/^\d+(:\d+)?$/.test(u)) return E.left(failure('InvalidUser', `exec -u ${u}: give numeric uid[:gid] (names are resolved only by tsd-run run)`, ExitCode.tool));
+  // -u names are resolved in the container's own /etc/passwd and /etc/group, as for run
+  const rootfs = files(p.right, r.right.id).rootfs;
+  let userArgs: string[] = [];
+  if (u !== undefined) {
+    const [passwd, group] = await Promise.all([readInRoot(rootfs, '/etc/passwd'), readInRoot(rootfs, '/etc/group')]);
+    const who = resolveUser(u, parsePasswd(passwd ?? ''), parseGroup(group ?? ''));
+    if (E.isLeft(who)) return who;
+    userArgs = ['--user', `${who.right.uid}:${who.right.gid}`, ...who.right.additionalGids.flatMap((g) => ['--additional-gids', String(g)]), ...(who.right.home !== undefined ? ['--env', `HOME=${who.right.home}`] : [])];
+  }
+  const args = ['--root', runtimeRoot(p.right), 'exec', ...(isSet(a.right, 'tty') ? ['--tty'] : []), ...(isSet(a.right, 'detach') ? ['--detach'] : []), ...userArgs, ...allValues(a.right, 'env').flatMap((e) => ['--env', e]), ...(lastValue(a.right, 'workdir') !== undefined ? ['--cwd', lastValue(a.right, 'workdir') as string] : []), r.right.id, ...cmd];
   // as for run: a missing or unrunnable command is 127/126 with one line, found before exec
   const f = files(p.right, r.right.id);
   const bundleSpec = JSON.parse(await fs.readFile(join(f.bundle, 'config.json'), 'utf8').catch(() => '{}')) as Partial<RuntimeSpec>;

@@ -232,6 +232,8 @@ test('exec -e -w -u and its exit codes; restart; top; names and ID prefixes', as
   const id = await detach(['--name', 'box', 'bb:test', 'sleep', '30']);
   assert.is((await run(['exec', '-e', 'X=1', '-w', '/tmp', '-u', '1000:1000', 'box', 'sh', '-c', 'echo $X $(pwd) $(id -u)'])).stdout, '1 /tmp 1000\n');
   assert.is((await run(['exec', id.slice(0, 6), 'sh', '-c', 'exit 3'])).code, 3);
+  assert.is((await run(['exec', '-u', 'alice', 'box', 'sh', '-c', 'echo $(id -un) $(id -G) $HOME'])).stdout, 'alice 1000 10 50 /home/alice\n');
+  assert.match((await run(['exec', '-u', 'mallory', 'box', 'true'])).stderr, /unable to find user mallory/);
   const nf = await run(['exec', 'box', 'nope']);
   assert.equal([nf.code, nf.stderr], [127, 'tsd-run: exec nope: executable file not found in $PATH\n']);
   assert.is((await run(['exec', 'box', '/etc'])).code, 126);
