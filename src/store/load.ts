@@ -16,6 +16,7 @@ import { decodeImageConfig } from '../oci/config.js';
 import { DigestingStream, isDigest, type Digest } from '../oci/digest.js';
 import { decodeIndex, decodeManifestBytes, MAX_MANIFEST_SIZE, type Descriptor, type Manifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-type.js';
+import { hostPlatform, platformMatches } from '../oci/platform.js';
 import { commitTemp, newTempPath, putBytes } from './blob.js';
 import { DiffIdTap, plainTar } from './decompress.js';
 import { cleanEntryName, decodeDockerManifest, linkTarget, normalizeName, ociEntryName } from './docker-archive.js';
@@ -131,8 +132,9 @@ const must = <A>(e: E.Either<Failure, A>, context: string): A => {
 
 /** OCI: every blob entry must hash to its name; index.json's closure must be whole and sized right. */
 const verifyOci = async (staging: Staging): Promise<Verified> => {
+  const blobName = (digest: Digest): string => `blobs/${digest.replace(':', '/')}`;
   const blob = (d: Descriptor, from: string): Staged => {
-    const s = staging.file(`blobs/${d.digest.replace(':', '/')}`);
+    const s = staging.file(blobName(d.digest));
     if (s === undefined) throw invalid(`${from} names blob ${d.digest}, which is not in the archive`);
     if (s.digest !== d.digest) throw failure('DigestMismatch', `archive: entry blobs/${d.digest.replace(':', '/')}: digest mismatch: content hashes to ${s.digest}`);
     if (s.size !== d.size) throw failure('SizeMismatch', `archive: blob ${d.digest}: ${from} says ${d.size} bytes, the archive holds ${s.size}`);
@@ -141,27 +143,37 @@ const verifyOci = async (staging: Staging): Promise<Verified> => {
   const index = must(decodeIndex(JSON.parse(staging.documents.get('index.json')!.toString('utf8'))), 'index.json');
   const blobs = new Map<Digest, Staged>();
   const images: Verified['images'][number][] = [];
-  const follow = async (d: Descriptor, from: string, depth: number): Promise<Digest | undefined> => {
+  /** Verifies what `d` reaches; returns the descriptor to name and its config digest. */
+  const follow = async (d: Descriptor, from: string, depth: number): Promise<{ entry: Descriptor; config: Digest | undefined }> => {
     const s = blob(d, from);
     blobs.set(d.digest, s);
     const m = must(decodeManifestBytes(await readStaged(s, `manifest ${d.digest}`), d.mediaType), `manifest ${d.digest}`);
     if (m.kind === 'index') {
       if (depth > 4) throw invalid(`indexes nested too deep at ${d.digest}`);
-      let first: Digest | undefined;
-      for (const child of m.index.manifests) first ??= await follow(child, `index ${d.digest}`, depth + 1);
-      return first;
+      const present = m.index.manifests.filter((c) => staging.file(blobName(c.digest)) !== undefined);
+      if (present.length === 0) throw invalid(`index ${d.digest}: none of its manifests is in the archive`);
+      if (present.length < m.index.manifests.length) {
+        // Docker saves only the host's platform of a multi-platform image: name that manifest
+        blobs.delete(d.digest);
+        const host = hostPlatform();
+        const pick = present.find((c) => c.platform !== undefined && platformMatches(host, c.platform)) ?? present[0]!;
+        return follow(pick, `index ${d.digest}`, depth + 1);
+      }
+      let config: Digest | undefined;
+      for (const child of m.index.manifests) config ??= (await follow(child, `index ${d.digest}`, depth + 1)).config;
+      return { entry: d, config };
     }
     const cfg = blob(m.manifest.config, `manifest ${d.digest}`);
     blobs.set(m.manifest.config.digest, cfg);
     const config = must(decodeImageConfig(await readStaged(cfg, `config ${cfg.digest}`)), `config ${cfg.digest}`);
     if (config.rootfs.diff_ids.length !== m.manifest.layers.length) throw invalid(`manifest ${d.digest} has ${m.manifest.layers.length} layers, its config ${config.rootfs.diff_ids.length} diff_ids`);
     for (const l of m.manifest.layers) blobs.set(l.digest, blob(l, `manifest ${d.digest}`));
-    return m.manifest.config.digest;
+    return { entry: d, config: m.manifest.config.digest };
   };
   for (const d of index.manifests) {
-    const configDigest = await follow(d, 'index.json', 0);
+    const { entry, config } = await follow(d, 'index.json', 0);
     const name = ociEntryName(d);
-    images.push({ descriptor: { mediaType: d.mediaType, digest: d.digest, size: d.size, ...(d.platform ? { platform: d.platform } : {}) }, names: name ? [name] : [], configDigest: configDigest ?? d.digest });
+    images.push({ descriptor: { mediaType: entry.mediaType, digest: entry.digest, size: entry.size, ...(entry.platform ? { platform: entry.platform } : {}) }, names: name ? [name] : [], configDigest: config ?? entry.digest });
   }
   if (images.length === 0) throw invalid('index.json lists no image');
   return { blobs, images };

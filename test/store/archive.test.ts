@@ -165,6 +165,36 @@ test('hostile: an OCI blob whose bytes do not match its name; a descriptor with 
   assert.is(JSON.parse(ok.stdout).ref, 'docker.io/library/evil:1');
 });
 
+test('an OCI archive whose index names platforms it does not hold (as Docker saves) loads the one it holds', async () => {
+  const cfg = config([digestOf(layer)]);
+  const m = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(cfg), size: cfg.length }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }] });
+  const absent = digestOf('the arm64 manifest, not saved');
+  const idx = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: absent, size: 500, platform: { os: 'linux', architecture: 'arm64' } },
+      { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(m), size: m.length, platform: { os: 'linux', architecture: 'amd64' } },
+    ],
+  });
+  const archive = await layerTar([
+    { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+    { name: 'index.json', content: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf(idx), size: idx.length, annotations: { 'io.containerd.image.name': 'docker.io/library/multi:1', 'org.opencontainers.image.ref.name': '1' } }] }) },
+    { name: `blobs/sha256/${digestOf(idx).slice(7)}`, content: idx },
+    { name: `blobs/sha256/${digestOf(m).slice(7)}`, content: m },
+    { name: `blobs/sha256/${digestOf(cfg).slice(7)}`, content: cfg },
+    { name: `blobs/sha256/${digestOf(layer).slice(7)}`, content: layer },
+  ]);
+  const target = join(work, 'multi');
+  const r = await tsd('store', ['load'], { root: target, input: archive });
+  assert.is(r.code, 0, r.stderr);
+  const msg = JSON.parse(r.stdout);
+  assert.equal([msg.ref, msg.digest], ['docker.io/library/multi:1', digestOf(m)]);
+  const fsck = await tsd('store', ['fsck'], { root: target });
+  assert.is(fsck.code, 0, fsck.stdout);
+  assert.not.ok(existsSync(join(target, 'blobs/sha256', digestOf(idx).slice(7))), 'the partial index is not kept');
+});
+
 test('hostile: not a tar, empty input, zstd', async () => {
   await refused('garbage', Buffer.from('hello, this is not a tar archive at all'.repeat(20)), /^tsd-store: archive: not a readable tar: /);
   await refused('empty', Buffer.alloc(0), /^tsd-store: archive: empty input, expected a tar/);
