@@ -76,7 +76,7 @@ const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   if (isFailure(e)) return e;
   const text = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
   if (e instanceof HostileEntry || e instanceof UnsafePath) return failure('HostileLayer', `${what}: ${text}`, ExitCode.user);
-  if (isDecoderError(e) || /Unexpected end of data|Invalid tar header|Invalid header/i.test(text)) {
+  if (isDecoderError(e) || /Unexpected end of data|Invalid tar header|Invalid header|Header exceeds max size/i.test(text)) {
     return failure('CorruptLayer', `${what}: corrupt or truncated layer (${(e as { shortMessage?: string }).shortMessage?.split('\n')[0] ?? text})`, ExitCode.user);
   }
   const code = (e as NodeJS.ErrnoException).code;
