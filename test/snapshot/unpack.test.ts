@@ -144,6 +144,15 @@ test('a truncated zstd layer and a truncated plain tar fail cleanly', async () =
   noLeftovers();
 });
 
+test('bytes that are not a tar at all fail as a corrupt layer', async () => {
+  const garbage = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) % 251));
+  const layer = await putLayer(p, garbage, 'none', garbage);
+  const { r, dir } = await unpack(layer);
+  assert.ok(E.isLeft(r) && r.left._tag === 'CorruptLayer', E.isLeft(r) ? r.left.message : 'succeeded');
+  assert.not.ok(existsSync(dir));
+  noLeftovers();
+});
+
 test('a blob whose bytes changed on disk fails with DigestMismatch', async () => {
   const layer = await layerOf(p, [{ name: 'a', content: 'original' }], 'none');
   const file = p.blob(layer.descriptor.digest);
