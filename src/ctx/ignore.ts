@@ -3,6 +3,7 @@
 // filepath.Clean (`./a/` → `a`, a leading `/` dropped); `!` re-includes. The last pattern that
 // matches a path, or one of its parent directories, decides. `*` and `?` stop at `/`, `**`
 // crosses directories, `[...]` is a class, `\` escapes.
+import { matchPath, type PathToken } from './path-glob.js';
 
 export interface Pattern {
   /** the cleaned pattern, without `!` */
@@ -50,19 +51,48 @@ export const readIgnoreFile = (text: string): string[] => {
 
 /** Characters escaped for the regexp because filepath.Match gives them no meaning (moby's list). */
 const GO_ESCAPED = new Set(['.', '+', '(', ')', '|', '{', '}', '$']);
-const JS_SYNTAX = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '/', '-']);
+const JS_SYNTAX = new Set(['^', '$', '\\', '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '/']);
 
 export type PathMatcher = (path: string) => boolean;
 
+/** One character inside a JavaScript `u` class: syntax characters and `-` escaped, others not. */
+const classChar = (c: string): string => (JS_SYNTAX.has(c) || c === '-' ? `\\${c}` : c);
+
 /**
- * Compiles one cleaned pattern exactly as patternmatcher does, including its shortcuts: a pattern
+ * Compiles one cleaned pattern as patternmatcher does, including its shortcuts: a pattern
  * without wildcards matches only itself, `foo**` is a prefix test and a pattern that starts with
  * `**` and has no other wildcard is a suffix test (so `**.go` matches `a.go`).
  */
 export const compilePattern = (pattern: string): PathMatcher | undefined => {
+  const r = translate(pattern);
+  if (!r) return undefined;
+  const { type, tokens } = r;
+  switch (type) {
+    case 'exact':
+      return (path) => path === pattern;
+    case 'prefix': {
+      const prefix = pattern.slice(0, -2);
+      return (path) => path.startsWith(prefix);
+    }
+    case 'suffix': {
+      const suffix = pattern.slice(2);
+      return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
+    }
+    default:
+      return (path) => matchPath(tokens, path);
+  }
+};
+
+/**
+ * patternmatcher's translation of a pattern: its match type, its tokens, and the regular
+ * expression moby would build (compiled only to refuse what Go's filepath.Match refuses, and
+ * for tests that check the automaton against it).
+ */
+export const translate = (pattern: string): { type: 'exact' | 'prefix' | 'suffix' | 'regexp'; tokens: PathToken[]; regexp: RegExp } | undefined => {
   let re = '^';
   let type: 'exact' | 'prefix' | 'suffix' | 'regexp' = 'exact';
-  let inClass = false;
+  const tokens: PathToken[] = [];
+  const lit = (c: string) => tokens.push({ k: 'lit', c });
   const cs = Array.from(pattern);
   for (let i = 0; i < cs.length; i++) {
     const ch = cs[i]!;
@@ -77,55 +107,81 @@ export const compilePattern = (pattern: string): PathMatcher | undefined => {
             re += '.*';
             type = 'regexp';
           }
+          tokens.push({ k: 'all' });
         } else {
           re += '(.*/)?';
           type = 'regexp';
+          if (tokens[tokens.length - 1]?.k !== 'dirs') tokens.push({ k: 'dirs' });
         }
         if (first) type = 'suffix';
       } else {
         re += '[^/]*';
         type = 'regexp';
+        if (tokens[tokens.length - 1]?.k !== 'star') tokens.push({ k: 'star' });
       }
     } else if (ch === '?') {
       re += '[^/]';
       type = 'regexp';
-    } else if (GO_ESCAPED.has(ch)) re += `\\${ch}`;
-    else if (ch === '\\') {
+      tokens.push({ k: 'one' });
+    } else if (GO_ESCAPED.has(ch)) {
+      re += `\\${ch}`;
+      lit(ch);
+    } else if (ch === '\\') {
       if (i + 1 < cs.length) {
         const n = cs[++i]!;
-        re += /[A-Za-z0-9]/.test(n) ? n : JS_SYNTAX.has(n) && (inClass || n !== '-') ? `\\${n}` : n;
+        re += /[A-Za-z0-9]/.test(n) ? n : JS_SYNTAX.has(n) ? `\\${n}` : n;
         type = 'regexp';
-      } else re += '\\\\';
-    } else if (ch === '[' || ch === ']') {
-      // a `]` outside a class is a literal for Go's regexp; JavaScript's wants it escaped
-      re += ch === ']' && !inClass ? '\\]' : ch;
-      inClass = ch === '[';
+        lit(n);
+      } else {
+        re += '\\\\';
+        lit('\\');
+      }
+    } else if (ch === '[') {
+      // a class: `^` negates, `a-z` ranges, `\x` escapes; `]` first is a member
+      let j = i + 1;
+      const negate = cs[j] === '^';
+      if (negate) j++;
+      const ranges: [string, string][] = [];
+      let body = negate ? '^' : '';
+      const member = (): string | undefined => {
+        if (cs[j] === '\\' && j + 1 < cs.length) j++;
+        return cs[j];
+      };
+      for (let firstMember = true; j < cs.length && (cs[j] !== ']' || firstMember); j++, firstMember = false) {
+        const lo = member();
+        if (lo === undefined) break;
+        if (cs[j + 1] === '-' && j + 2 < cs.length && cs[j + 2] !== ']') {
+          j += 2;
+          const hi = member()!;
+          if (hi < lo) return undefined; // a range that runs backwards
+          ranges.push([lo, hi]);
+          body += `${classChar(lo)}-${classChar(hi)}`;
+        } else {
+          ranges.push([lo, lo]);
+          body += classChar(lo);
+        }
+      }
+      if (j >= cs.length) return undefined; // no closing ]
+      re += `[${body}]`;
+      tokens.push({ k: 'class', negate, ranges });
       type = 'regexp';
-    } else re += ch;
+      i = j;
+    } else if (ch === ']') {
+      re += '\\]';
+      type = 'regexp';
+      lit(ch);
+    } else {
+      re += ch;
+      lit(ch);
+    }
   }
-  // runs of `**/` or `*` mean the same as one: collapsing them limits backtracking on deep paths
-  re = re.replace(/(?:\(\.\*\/\)\?){2,}/g, '(.*/)?').replace(/(?:\[\^\/\]\*){2,}/g, '[^/]*');
-  // filepath.Match's syntax check: a pattern whose regexp does not compile is refused
-  let compiled: RegExp;
+  let regexp: RegExp;
   try {
-    compiled = new RegExp(`${re}$`, 'u');
+    regexp = new RegExp(`${re}$`, 'u');
   } catch {
     return undefined;
   }
-  switch (type) {
-    case 'exact':
-      return (path) => path === pattern;
-    case 'prefix': {
-      const prefix = pattern.slice(0, -2);
-      return (path) => path.startsWith(prefix);
-    }
-    case 'suffix': {
-      const suffix = pattern.slice(2);
-      return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
-    }
-    default:
-      return (path) => compiled.test(path);
-  }
+  return { type, tokens, regexp };
 };
 
 export type IgnoreResult = { readonly ok: true; readonly patterns: Pattern[] } | { readonly ok: false; readonly error: string };

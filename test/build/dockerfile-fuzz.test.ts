@@ -6,7 +6,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseDockerfile } from '../../src/build/dockerfile/parse.js';
 import { expandStage, planStages } from '../../src/build/dockerfile/stages.js';
 import { printableDockerfile } from '../../src/build/dockerfile/print.js';
-import { compileIgnore, isExcluded, mayReinclude, readIgnoreFile } from '../../src/ctx/ignore.js';
+import { compileIgnore, isExcluded, mayReinclude, readIgnoreFile, translate } from '../../src/ctx/ignore.js';
+import { matchPath } from '../../src/ctx/path-glob.js';
 
 /** mulberry32: a seeded generator so a failure can be replayed. */
 const rng = (seed: number) => () => {
@@ -123,6 +124,31 @@ test('random .dockerignore files and paths', () => {
     assert.ok(performance.now() - t0 < 1000, `slow on ${JSON.stringify(lines)}`);
   }
   assert.ok(refused > 0 && refused < N, `${refused} refused`);
+});
+
+test('the .dockerignore automaton agrees with the regular expression moby would build', () => {
+  const r = rng(SEED + 3);
+  const bits = ['*', '**', '**/', '?', '[a-c]', '[^b]', '[]a]', '\\*', 'a', 'b', 'ab', '/', '.', '-', 'ä'];
+  let compared = 0;
+  for (let i = 0; i < N; i++) {
+    const pattern = Array.from({ length: 1 + Math.floor(r() * 6) }, () => bits[Math.floor(r() * bits.length)]!).join('');
+    const t = translate(pattern);
+    if (!t || t.type !== 'regexp') continue;
+    for (let k = 0; k < 5; k++) {
+      const path = Array.from({ length: Math.floor(r() * 8) }, () => ['a', 'b', 'c', '/', '.', 'ä', '*', '-'][Math.floor(r() * 8)]!).join('');
+      assert.is(matchPath(t.tokens, path), t.regexp.test(path), `${JSON.stringify(pattern)} on ${JSON.stringify(path)}`);
+      compared++;
+    }
+  }
+  assert.ok(compared > N, `${compared} comparisons`);
+});
+
+test('a hostile .dockerignore pattern on a long name stays fast', () => {
+  const c = compileIgnore(['*a*a*a*a*a*a*a*a*b', '**/**/**/**/**/x']);
+  assert.ok(c.ok);
+  const t0 = performance.now();
+  if (c.ok) assert.is(isExcluded(c.patterns, `${'a/'.repeat(100)}${'a'.repeat(250)}`), false);
+  assert.ok(performance.now() - t0 < 1000, `took ${performance.now() - t0} ms`);
 });
 
 test.run();
