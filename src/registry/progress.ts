@@ -38,7 +38,7 @@ const plain = (tool: string, out: Writable): Report => (e) => {
     case 'resolved':
       return void out.write(`${tool}: ${e.ref}: ${e.digest} (${e.blobs} blobs)\n`);
     case 'start':
-      return void out.write(`${tool}: ${shortId(e.digest)}: ${e.offset > 0 ? `resuming at ${size(e.offset)} of` : 'fetching'} ${size(e.total)}\n`);
+      return void out.write(`${tool}: ${shortId(e.digest)}: ${e.offset > 0 ? `resuming at ${size(e.offset)} of` : tool === 'tsd-push' ? 'uploading' : 'fetching'} ${size(e.total)}\n`);
     case 'skip':
       return void out.write(`${tool}: ${shortId(e.digest)}: ${e.reason === 'present' ? 'already present' : e.reason === 'exists' ? 'already in the registry' : 'mounted'}\n`);
     case 'done':
@@ -84,7 +84,7 @@ const tty = (tool: string, out: Writable): Report => {
     let text = drawn > 0 ? `\x1b[${drawn}A` : '';
     for (const [digest, r] of rows) {
       const secs = Math.max(0.001, (now - r.started) / 1000);
-      const detail = r.state === 'fetching' ? `${bar(r.done, r.total)} ${size(r.done)}/${size(r.total)} ${size(r.done / secs)}/s` : r.state;
+      const detail = r.state === 'moving' ? `${bar(r.done, r.total)} ${size(r.done)}/${size(r.total)} ${size(r.done / secs)}/s` : r.state;
       text += `\x1b[2K${shortId(digest as Digest)}: ${detail}\n`;
     }
     drawn = rows.size;
@@ -93,7 +93,7 @@ const tty = (tool: string, out: Writable): Report => {
   return (e) => {
     switch (e.event) {
       case 'start':
-        rows.set(e.digest, { done: e.offset, total: e.total, state: 'fetching', started: Date.now() });
+        rows.set(e.digest, { done: e.offset, total: e.total, state: 'moving', started: Date.now() });
         return draw(true);
       case 'bytes': {
         const r = rows.get(e.digest);

@@ -1,10 +1,11 @@
 // tsd-push against a real registry; skopeo and umoci, independent peers, read back what it pushed.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OciLayout, skopeoCopy, skopeoDigest, skopeoRaw, startRegistry, type Registry } from '../support/registry.js';
+import { OciLayout, skopeoCopy, skopeoDigest, skopeoRaw, startFaultProxy, startRegistry, type Registry } from '../support/registry.js';
 import { makeImage, removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
 
 let reg: Registry;
@@ -89,6 +90,30 @@ test('a multi-platform image of which one platform was pulled pushes as that pla
   assert.is(wrong.code, 1);
   assert.match(wrong.stderr, /^tsd-push: image sha256:[0-9a-f]+: the store holds only some platforms/);
   removeDir(p.root);
+});
+
+test('faults during a push: 500 and 429 retried, a reset mid-chunk restarts that blob; chunks really are PATCHes', async () => {
+  const p = await tempStore();
+  const proxy = await startFaultProxy(reg.host);
+  const made = await makeImage(p, 'local/faulty:1', [[{ name: 'big.bin', content: randomBytes(300_000) }]]);
+  const big = JSON.parse((await tsd('store', ['inspect', 'local/faulty:1'], { root: p.root })).stdout).manifest.layers[0];
+  proxy.rules.push({ match: 'HEAD /v2/faulty/app/blobs/', fault: { kind: 'status', status: 500 } });
+  proxy.rules.push({ match: 'POST /v2/faulty/app/blobs/uploads/', fault: { kind: 'status', status: 429, retryAfter: '0' } });
+  proxy.rules.push({ match: 'PATCH /v2/faulty/app/blobs/uploads/', fault: { kind: 'status', status: 503 } });
+  proxy.rules.push({ match: 'PUT /v2/faulty/app/manifests/1', fault: { kind: 'status', status: 502 } });
+  const dest = `${proxy.host}/faulty/app:1`;
+  try {
+  const r = await tsd('push', ['--progress=plain', '--chunk-size', '64KiB', 'local/faulty:1', dest], { root: p.root, env: { TSD_RETRY_BASE_MS: '5' } });
+  assert.is(r.code, 0, r.stderr);
+  assert.is(JSON.parse(r.stdout).digest, made.digest);
+  for (const what of ['HTTP 500', 'HTTP 429', 'HTTP 503', 'HTTP 502']) assert.match(r.stderr, new RegExp(`${what}; retry 1`));
+  const patches = proxy.seen.filter((s) => s.startsWith('PATCH')).length;
+  assert.ok(patches >= Math.ceil(big.size / 65536), `${patches} PATCHes for ${big.size} bytes`);
+  assert.is(skopeoDigest(`docker://${reg.host}/faulty/app:1`), made.digest);
+  } finally {
+    await proxy.stop();
+    removeDir(p.root);
+  }
 });
 
 test('clear one-line errors: unknown image, no destination, unreachable registry', async () => {
