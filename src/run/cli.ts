@@ -4,7 +4,7 @@
 // Only the shell is loaded up front; the run path and the verbs are loaded on demand, so a
 // container's start pays for no code it does not use (bench/run).
 import * as E from 'fp-ts/lib/Either.js';
-import { processIo, runMain, write, type CommandResult, type Io } from '../cli/shell.js';
+import { processIo, runMain, write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode } from '../failure.js';
 
 const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top'];

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import type { Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
-import { write, type CommandResult } from '../cli/shell.js';
+import { write, type CommandResult } from '../cli/io.js';
 
 /** The byte offset where the last `n` lines of `buf` begin. */
 export const tailOffset = (buf: Buffer, n: number): number => {

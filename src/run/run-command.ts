@@ -2,7 +2,7 @@
 // through, signals forwarded, exit code returned) or detached under tsd-supervisor.
 import { promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
-import { write, type CommandResult, type Io } from '../cli/shell.js';
+import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure } from '../failure.js';
 import { firstImage, formatMessage } from '../message.js';
 import { resolveImage } from '../store/image.js';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { write, type CommandResult, type Io } from '../cli/shell.js';
+import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { formatMessage } from '../message.js';
 import { resolveImage } from '../store/image.js';
