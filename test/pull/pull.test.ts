@@ -1,5 +1,5 @@
 // tsd-pull against a real registry seeded by skopeo from OCI layouts this test makes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -144,6 +144,22 @@ test('gzip, zstd and uncompressed layers, OCI and Docker types, pull and unpack'
   assert.is(readFileSync(join(paths(p.root).snapshots, String(c1).slice(7), 'fs', 'gz.txt'), 'utf8'), 'gzip\n');
   assert.is(readFileSync(join(paths(p.root).snapshots, String(c2).slice(7), 'fs', 'data.bin')).length, 1000);
   assert.is(readFileSync(join(paths(p.root).snapshots, String(c3).slice(7), 'fs', 'data.bin')).length, 1000);
+  removeDir(p.root);
+});
+
+test('mirrors from the registries file come first; a dead mirror falls through to the next', async () => {
+  const p = await tempStore();
+  const config = join(work, 'registries.json');
+  writeFileSync(config, JSON.stringify({ mirrors: { 'example.invalid': ['127.0.0.1:1', reg.host] } }));
+  const r = await tsd('pull', ['-q', 'example.invalid/test/app:v1'], { root: p.root, env: { TSD_REGISTRIES_CONFIG: config, TSD_RETRIES: '1' } });
+  assert.is(r.code, 0, r.stderr);
+  const [msg] = lines(r.stdout);
+  assert.is(msg.ref, 'example.invalid/test/app:v1');
+  assert.is(msg.digest, image.digest);
+  writeFileSync(config, '{"mirrors": 3}');
+  const bad = await tsd('pull', ['-q', 'example.invalid/test/app:v1'], { root: p.root, env: { TSD_REGISTRIES_CONFIG: config } });
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /^tsd-pull: registries file .*registries\.json: "mirrors" must map a registry to a list of hosts\n$/);
   removeDir(p.root);
 });
 

@@ -92,7 +92,7 @@ test('a multi-platform image of which one platform was pulled pushes as that pla
   removeDir(p.root);
 });
 
-test('faults during a push: 500 and 429 retried, a reset mid-chunk restarts that blob; chunks really are PATCHes', async () => {
+test('faults during a push: 500, 429, 503 and 502 are retried at every step; chunks really are PATCHes', async () => {
   const p = await tempStore();
   const proxy = await startFaultProxy(reg.host);
   const made = await makeImage(p, 'local/faulty:1', [[{ name: 'big.bin', content: randomBytes(300_000) }]]);
