@@ -15,7 +15,7 @@ import { isMounted, mountRootfs, snapshotsOf, unmountRootfs } from './rootfs.js'
 import { files, listRecords, nameFor, newId, writeAtomic, writeState, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
-import type { RunOptions } from './options.js';
+import { resolveEnv, type RunOptions } from './options.js';
 import { RunExit } from './runtime.js';
 import { commandLine, runtimeSpec, type RuntimeSpec } from './spec.js';
 import { parseGroup, parsePasswd, resolveUser } from './user.js';
@@ -181,12 +181,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       if (E.isLeft(loaded)) return fail(loaded.left);
       seccomp = loaded.right;
     }
-    const envList = [...(envLines.right.filter((l) => l.trim() !== '' && !l.trim().startsWith('#'))), ...o.env].flatMap((kv) => {
-      const t = kv.trim();
-      if (t.includes('=')) return [t];
-      const val = env[t];
-      return val === undefined ? [] : [`${t}=${val}`];
-    });
+    const envList = resolveEnv(o.env, envLines.right, env);
     await Promise.all([
       fs.writeFile(f.hosts, hostsFile(hostname, o.network)),
       fs.writeFile(f.hostname, `${hostname}\n`),

@@ -255,6 +255,6 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
 export const resolveEnv = (flags: readonly string[], fileLines: readonly string[], env: NodeJS.ProcessEnv): readonly string[] =>
   [...fileLines.map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')), ...flags].flatMap((kv) => {
     if (kv.includes('=')) return [kv];
-    const val = env[kv];
-    return val === undefined ? [] : [`${kv}=${val}`];
+    const val = env[kv.trim()];
+    return val === undefined ? [] : [`${kv.trim()}=${val}`];
   });

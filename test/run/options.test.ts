@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseArgv } from '../../src/run/argv.js';
-import { decodeRunOptions, parseDuration, parseRestart } from '../../src/run/options.js';
+import { decodeRunOptions, parseDuration, parseRestart, resolveEnv } from '../../src/run/options.js';
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, ociMount } from '../../src/run/mounts.js';
 import { parsePublish } from '../../src/run/ports.js';
 import { healthOf } from '../../src/run/health.js';
@@ -42,6 +42,10 @@ test('bad flags are one clear line naming the flag', () => {
   assert.match(left(decodeRunOptions(['--name', 'bad name', 'img'])), /invalid container name/);
   assert.match(left(decodeRunOptions(['-v', '/a:/b', '-v', '/c:/b', 'img'])), /duplicate mount point: \/b/);
   assert.match(left(decodeRunOptions(['--rm=maybe', 'img'])), /expected true or false/);
+});
+
+test('-e KEY takes our own value or is dropped; env files skip comments and blank lines; -e wins', () => {
+  assert.equal(resolveEnv(['A=1', 'HOMEISH', 'MISSING', 'C='], ['# c', '', ' B=2 ', 'A=0'], { HOMEISH: '/h' }), ['B=2', 'A=0', 'A=1', 'HOMEISH=/h', 'C=']);
 });
 
 test('sizes, limits, durations, restart policies', () => {
