@@ -144,6 +144,20 @@ test('kill -9 mid-blob: the next pull continues the partial', async () => {
   removeDir(p.root);
 });
 
+test('two pulls of one image at once into one store fetch each blob once', async () => {
+  const p = await tempStore();
+  const [a, b] = await Promise.all([tsd('pull', ['-q', ref()], { root: p.root }), tsd('pull', ['-q', ref()], { root: p.root })]);
+  assert.is(a.code, 0, a.stderr);
+  assert.is(b.code, 0, b.stderr);
+  assert.equal(JSON.parse(a.stdout), JSON.parse(b.stdout));
+  for (const d of [big.digest, small.digest, image.config]) {
+    assert.is(proxy.seen.filter((s) => s.startsWith(`GET /v2/f/app/blobs/${d}`)).length, 1, `${d}: ${proxy.seen.join(', ')}`);
+  }
+  assertStoreSound(p.root);
+  assert.is(JSON.parse(readFileSync(paths(p.root).index, 'utf8')).manifests.length, 1);
+  removeDir(p.root);
+});
+
 const configDescriptor = (bytes: Buffer) => ({ mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(bytes), size: bytes.length });
 
 test('a manifest that lies about a layer size is refused; nothing kept', async () => {
