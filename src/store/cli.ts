@@ -1,7 +1,7 @@
 // tsd-store's entry. Start-up is budgeted (at most 1.5 × `node -e 0`, bench/store), and the
 // argument parser alone costs a third of that: so `--version` and a plain `ls` (no options but
 // --root, --json, --format) are answered here without it; every other command line goes to
-// commands.ts, loaded on demand. Both paths print the same bytes and exit codes.
+// commands.ts, loaded on demand. Both paths print the same bytes and exit codes (list-output.ts).
 import { VERSION } from '../version.js';
 
 /** The options of a plain `ls`, or undefined when the command line needs the full parser. */
@@ -23,18 +23,9 @@ export const plainList = (argv: readonly string[]): { root?: string; json: boole
   return { ...(root !== undefined ? { root } : {}), json, ...(format !== undefined ? { format } : {}) };
 };
 
-const fastList = async (args: { root?: string; json: boolean; format?: string }): Promise<void> => {
-  const [{ openStore }, { listImages }, { renderList }] = await Promise.all([import('./store.js'), import('./listing.js'), import('./list-output.js')]);
-  const p = await openStore(args.root)();
-  const rows = p._tag === 'Right' ? await listImages(p.right)() : p;
-  if (rows._tag === 'Left') {
-    process.stderr.write(`tsd-store: ${rows.left.message.replace(/\s*\n\s*/g, ' ')}\n`);
-    process.exitCode = rows.left.exitCode;
-    return;
-  }
-  process.stdout.on('error', () => undefined);
-  process.stdout.write(renderList(rows.right, args));
-};
+/** The unsplit bundle of fast-list.ts beside this file in dist/; from src/ (tests), the module itself. */
+const loadFastList = (): Promise<typeof import('./fast-list.js')> =>
+  import(new URL('./tsd-store-ls.mjs', import.meta.url).href).catch(() => import('./fast-list.js'));
 
 // A command whose work stops short (a stream never ended, a promise never settled) would let the
 // event loop drain and exit 0 having done nothing: make that a loud tool failure instead.
@@ -54,5 +45,5 @@ const list = plainList(argv);
 if (argv.length === 1 && argv[0] === '--version') {
   process.stdout.write(`${VERSION}\n`);
   done();
-} else if (list !== undefined) void fastList(list).then(done);
+} else if (list !== undefined) void loadFastList().then((m) => m.fastList(list)).then(done);
 else void import('./commands.js').then((m) => m.main(argv)).then(done);

@@ -1,0 +1,18 @@
+// FastList: a plain `tsd-store ls` without the argument parser. scripts/build.mjs also bundles
+// this file alone, unsplit, as dist/tsd-store-ls.mjs: one module to load instead of a dozen
+// shared chunks, which is most of what start-up costs (bench/store).
+import { listImages } from './listing.js';
+import { renderList, type ListStyle } from './list-output.js';
+import { openStore } from './store.js';
+
+export const fastList = async (args: ListStyle & { root?: string }): Promise<void> => {
+  const p = await openStore(args.root)();
+  const rows = p._tag === 'Right' ? await listImages(p.right)() : p;
+  if (rows._tag === 'Left') {
+    process.stderr.write(`tsd-store: ${rows.left.message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exitCode = rows.left.exitCode;
+    return;
+  }
+  process.stdout.on('error', () => undefined);
+  process.stdout.write(renderList(rows.right, args));
+};
