@@ -26,6 +26,9 @@ import { acquireLock, releaseLock } from '../store/lock.js';
 /** How long a pull waits for another process that fetches the same blob. */
 const BLOB_LOCK_WAIT_MS = 6 * 60 * 60 * 1000;
 
+/** Bytes written between two early flushes of a partial (see PartialWriter.flushEarly). */
+const SYNC_STEP = 16 * 1024 * 1024;
+
 export const partialPath = (p: StorePaths, d: Digest): string => join(p.ingest, `${algorithmOf(d)}-${hexOf(d)}.partial`);
 
 /** Appends to the partial at `position`, hashing each chunk on its way. */
@@ -54,8 +57,34 @@ class PartialWriter extends Writable {
       if (bytesWritten !== length) throw new Error(`short write (${bytesWritten} of ${length} bytes)`);
       this.position += length;
       this.onBytes(this.position);
+      this.flushEarly();
       done();
     }, done);
+  }
+
+  private synced = 0;
+  private syncing: Promise<void> | undefined;
+  /**
+   * Starts flushing what is written so far every SYNC_STEP bytes, while the download goes on, so
+   * the fsync before the commit has little left to write (the disk works while the network does).
+   */
+  private flushEarly(): void {
+    if (this.syncing !== undefined || this.position - this.synced < SYNC_STEP) return;
+    const upTo = this.position;
+    this.syncing = this.fh.datasync().then(
+      () => {
+        this.synced = upTo;
+        this.syncing = undefined;
+      },
+      () => {
+        this.syncing = undefined; // the final fsync reports any error
+      },
+    );
+  }
+
+  /** Waits for an early flush in flight (before the final fsync, and before the file is closed). */
+  async settled(): Promise<void> {
+    await this.syncing;
   }
   override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
     this._writev([{ chunk }], done);
@@ -114,9 +143,11 @@ const attempt = async (
     try {
       await pipeline(res.body, writer);
     } catch (e) {
+      await writer.settled();
       if (isFailure(e)) throw e;
       throw networkFailure(`${what}: body cut at byte ${writer.position}`, e);
     }
+    await writer.settled();
     if (writer.position < d.size) throw failure('Truncated', `${what}: body ended at byte ${writer.position} of ${d.size}`, ExitCode.tool, true);
     await fh.sync();
     return { hash, size: writer.position };
