@@ -10,7 +10,11 @@ export interface Pattern {
   readonly text: string;
   readonly exclusion: boolean;
   readonly match: PathMatcher;
+  /** the path or one of its parent directories matches */
+  readonly matchOrParent: PathMatcher;
   readonly dirs: readonly string[];
+  /** each component of the pattern compiled alone ('any' for a `**` component), for mayReinclude */
+  readonly dirMatchers: readonly (PathMatcher | 'any')[];
 }
 
 /** Go's path.Clean for a slash path. */
@@ -63,24 +67,43 @@ const classChar = (c: string): string => (JS_SYNTAX.has(c) || c === '-' ? `\\${c
  * without wildcards matches only itself, `foo**` is a prefix test and a pattern that starts with
  * `**` and has no other wildcard is a suffix test (so `**.go` matches `a.go`).
  */
-export const compilePattern = (pattern: string): PathMatcher | undefined => {
+export const compilePattern = (pattern: string): PathMatcher | undefined => compileMatchers(pattern)?.match;
+
+const parentsOf = (path: string): string[] => {
+  const out: string[] = [];
+  for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) out.push(path.slice(0, i));
+  return out;
+};
+
+const compileMatchers = (pattern: string): { match: PathMatcher; matchOrParent: PathMatcher } | undefined => {
   const r = translate(pattern);
   if (!r) return undefined;
   const { type, tokens } = r;
+  let match: PathMatcher;
   switch (type) {
     case 'exact':
-      return (path) => path === pattern;
+      match = (path) => path === pattern;
+      break;
     case 'prefix': {
       const prefix = pattern.slice(0, -2);
-      return (path) => path.startsWith(prefix);
+      match = (path) => path.startsWith(prefix);
+      break;
     }
     case 'suffix': {
       const suffix = pattern.slice(2);
-      return (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
+      match = (path) => path.endsWith(suffix) || (suffix.startsWith('/') && path === suffix.slice(1));
+      break;
     }
-    default:
-      return (path) => matchPath(tokens, path);
+    default: {
+      // V8's backtracking regexp is fast but, with three or more unbounded wildcards, can take
+      // time polynomial of high degree in the path length: those patterns run on the automaton
+      const unbounded = tokens.filter((t) => t.k === 'star' || t.k === 'dirs' || t.k === 'all').length;
+      if (unbounded >= 3) return { match: (path) => matchPath(tokens, path), matchOrParent: (path) => matchPath(tokens, path, true) };
+      const re = r.regexp;
+      match = (path) => re.test(path);
+    }
   }
+  return { match, matchOrParent: (path) => match(path) || parentsOf(path).some(match) };
 };
 
 /**
@@ -109,15 +132,20 @@ export const translate = (pattern: string): { type: 'exact' | 'prefix' | 'suffix
           }
           tokens.push({ k: 'all' });
         } else {
-          re += '(.*/)?';
+          // `**/**/` means the same as `**/`: one group, not a run of them to backtrack through
+          if (tokens[tokens.length - 1]?.k !== 'dirs') {
+            re += '(.*/)?';
+            tokens.push({ k: 'dirs' });
+          }
           type = 'regexp';
-          if (tokens[tokens.length - 1]?.k !== 'dirs') tokens.push({ k: 'dirs' });
         }
         if (first) type = 'suffix';
       } else {
-        re += '[^/]*';
+        if (tokens[tokens.length - 1]?.k !== 'star') {
+          re += '[^/]*';
+          tokens.push({ k: 'star' });
+        }
         type = 'regexp';
-        if (tokens[tokens.length - 1]?.k !== 'star') tokens.push({ k: 'star' });
       }
     } else if (ch === '?') {
       re += '[^/]';
@@ -197,9 +225,11 @@ export const compileIgnore = (lines: readonly string[]): IgnoreResult => {
       p = p.slice(1);
     }
     p = cleanPath(p);
-    const match = compilePattern(p);
-    if (!match) return { ok: false, error: `syntax error in pattern ${JSON.stringify(raw)}` };
-    patterns.push({ text: p, exclusion, match, dirs: p.split('/') });
+    const m = compileMatchers(p);
+    if (!m) return { ok: false, error: `syntax error in pattern ${JSON.stringify(raw)}` };
+    const dirs = p.split('/');
+    const dirMatchers = dirs.map((d): PathMatcher | 'any' => (d.includes('**') ? 'any' : (compilePattern(d) ?? (() => true))));
+    patterns.push({ text: p, exclusion, ...m, dirs, dirMatchers });
   }
   return { ok: true, patterns };
 };
@@ -207,29 +237,11 @@ export const compileIgnore = (lines: readonly string[]): IgnoreResult => {
 /** True when `path` (slash-separated, relative) is excluded: moby's MatchesOrParentMatches. */
 export const isExcluded = (patterns: readonly Pattern[], path: string): boolean => {
   let matched = false;
-  const slash = path.lastIndexOf('/');
-  const parents = slash < 0 ? [] : path.slice(0, slash).split('/');
   for (const p of patterns) {
     if (p.exclusion !== matched) continue;
-    let match = p.match(path);
-    if (!match) {
-      let prefix = '';
-      for (const d of parents) {
-        prefix = prefix === '' ? d : `${prefix}/${d}`;
-        if (p.match(prefix)) {
-          match = true;
-          break;
-        }
-      }
-    }
-    if (match) matched = !p.exclusion;
+    if (p.matchOrParent(path)) matched = !p.exclusion;
   }
   return matched;
-};
-
-const componentMatches = (pattern: string, name: string): boolean => {
-  const m = compilePattern(pattern);
-  return m !== undefined && m(name);
 };
 
 /**
@@ -240,9 +252,10 @@ export const mayReinclude = (patterns: readonly Pattern[], dir: string): boolean
   const parts = dir.split('/');
   return patterns.some((p) => {
     if (!p.exclusion) return false;
-    for (let i = 0; i < p.dirs.length && i < parts.length; i++) {
-      if (p.dirs[i]!.includes('**')) return true;
-      if (!componentMatches(p.dirs[i]!, parts[i]!)) return false;
+    for (let i = 0; i < p.dirMatchers.length && i < parts.length; i++) {
+      const m = p.dirMatchers[i]!;
+      if (m === 'any') return true;
+      if (!m(parts[i]!)) return false;
     }
     return true;
   });

@@ -29,12 +29,17 @@ const accepts = (t: PathToken, c: string): boolean => {
   }
 };
 
-/** Whether the tokens match all of `path`. */
-export const matchPath = (tokens: readonly PathToken[], path: string): boolean => {
+/**
+ * Whether the tokens match all of `path` or, with `parents`, one of its parent directories
+ * (a prefix ending just before a `/`): one pass either way.
+ */
+export const matchPath = (tokens: readonly PathToken[], path: string, parents = false): boolean => {
   const m = tokens.length;
   // at[j]: before token j; inDirs[j]: inside a `dirs` token j having read at least one character
   let at = new Uint8Array(m + 1);
   let inDirs = new Uint8Array(m + 1);
+  let nextAt = new Uint8Array(m + 1);
+  let nextIn = new Uint8Array(m + 1);
   const close = (set: Uint8Array) => {
     for (let j = 0; j < m; j++) {
       const k = tokens[j]!.k;
@@ -44,8 +49,9 @@ export const matchPath = (tokens: readonly PathToken[], path: string): boolean =
   at[0] = 1;
   close(at);
   for (const c of path) {
-    const nextAt = new Uint8Array(m + 1);
-    const nextIn = new Uint8Array(m + 1);
+    if (parents && c === '/' && at[m]) return true;
+    nextAt.fill(0);
+    nextIn.fill(0);
     let alive = false;
     for (let j = 0; j < m; j++) {
       const t = tokens[j]!;
@@ -64,8 +70,8 @@ export const matchPath = (tokens: readonly PathToken[], path: string): boolean =
     }
     if (!alive && !nextAt[m]) return false;
     close(nextAt);
-    at = nextAt;
-    inDirs = nextIn;
+    [at, nextAt] = [nextAt, at];
+    [inDirs, nextIn] = [nextIn, inDirs];
   }
   return at[m] === 1;
 };
