@@ -86,7 +86,7 @@ export const startSupervised = async (p: StorePaths, r: ContainerRecord): Promis
   const f = files(p, r.id);
   await fs.rm(f.stopRequested, { force: true });
   const log = openSync(join(f.dir, 'supervisor.log'), 'a');
-  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'] });
+  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'], env: { ...process.env, TSD_STOP_SIGNAL: r.stopSignal } });
   closeSync(log);
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   const report = await new Promise<string>((done) => {

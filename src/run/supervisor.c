@@ -9,6 +9,7 @@
  *    rename): running, exit code, OOM kill (memory.oom_control), restart count, health;
  *  - notes when each log grew (inotify → stdout.idx/stderr.idx), so `logs -t` can date lines;
  *  - applies the restart policy, runs the HEALTHCHECK with `RUNTIME exec`, publishes ports;
+ *  - forwards SIGTERM/SIGINT it receives to the container as its stop signal ($TSD_STOP_SIGNAL);
  *  - runs as two processes, a watchdog and a worker, both subreapers: `kill -9` of either one
  *    leaves the other to reap the container and record its exit code.
  * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE
@@ -342,6 +343,18 @@ static void watch_logs(void) {
   }
 }
 
+/* SIGTERM or SIGINT to the supervisor (a shutdown, an impatient user) stops the container the
+   way `tsd-run stop` does: its stop signal, and no restart; we go on to record its exit */
+static void forward_stop(void) {
+  char p[4096];
+  path(p, sizeof p, "stop-requested");
+  int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd >= 0) close(fd);
+  const char *sig = getenv("TSD_STOP_SIGNAL");
+  char *args[] = {(char *)runtime, "--root", (char *)rtroot, "kill", (char *)id, (char *)(sig && *sig ? sig : "SIGTERM"), NULL};
+  if (cpid > 0 && !exited) spawn_runtime(args, -1, -1); /* reaped by the loop like any child */
+}
+
 /* the supervision loop; `adopt`: the container already runs (the worker died), take it over */
 static int supervise(int adopt, int sfd) {
   watch_logs();
@@ -389,7 +402,8 @@ static int supervise(int adopt, int sfd) {
         index_logs();
       } else if (map[k] == -1) {
         struct signalfd_siginfo si;
-        while (read(sfd, &si, sizeof si) == sizeof si) {}
+        while (read(sfd, &si, sizeof si) == sizeof si)
+          if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) forward_stop();
       } else if (map[k] >= 3000) { int i = map[k] - 3000; if (conns[i].a > 0) relay(i, conns[i].b, conns[i].a); }
       else if (map[k] >= 2000) { int i = map[k] - 2000; if (conns[i].a > 0) relay(i, conns[i].a, conns[i].b); }
       else if (map[k] >= 1000) accept_conn(ports[map[k] - 1000].fd, ports[map[k] - 1000].cport);
@@ -464,9 +478,13 @@ int main(int argc, char **argv) {
   sigaddset(&set, SIGCHLD);
   sigaddset(&set, SIGPIPE);
   sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
   sigprocmask(SIG_BLOCK, &set, NULL);
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
   int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   char pidfile[4096], tmp[4096];
   pid_t worker = fork();
