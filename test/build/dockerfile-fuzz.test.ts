@@ -137,6 +137,9 @@ test('the .dockerignore automaton agrees with the regular expression moby would 
     for (let k = 0; k < 5; k++) {
       const path = Array.from({ length: Math.floor(r() * 8) }, () => ['a', 'b', 'c', '/', '.', 'ä', '*', '-'][Math.floor(r() * 8)]!).join('');
       assert.is(matchPath(t.tokens, path), t.regexp.test(path), `${JSON.stringify(pattern)} on ${JSON.stringify(path)}`);
+      const parents = path.split('/').slice(0, -1).map((_, i, xs) => xs.slice(0, i + 1).join('/'));
+      const viaRegexp = t.regexp.test(path) || parents.some((d) => t.regexp.test(d));
+      assert.is(matchPath(t.tokens, path, true), viaRegexp, `${JSON.stringify(pattern)} on ${JSON.stringify(path)} or a parent`);
       compared++;
     }
   }
