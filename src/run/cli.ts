@@ -11,6 +11,8 @@ const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec
 
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;
+  // no argument at all and a pipe on stdin: `tsd-build . | tsd-run` runs the image it names
+  if (first === undefined && !io.isTTY.stdin) return (await import('./run-command.js')).runCommand([], io);
   if (first === undefined || first === '--help' || first === 'help') {
     const [{ usage }, { verbHelp }] = await Promise.all([import('./run-command.js'), import('./verbs.js')]);
     await write(first === undefined ? io.stderr : io.stdout, `${usage}\n\n${verbHelp()}`);

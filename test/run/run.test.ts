@@ -149,6 +149,11 @@ test('the image JSON line on stdin (tsd-build | tsd-run); --print shows config.j
   assert.is(r.code, 0, r.stderr);
   const r2 = await run(['--rm', '-e', 'X=1'], `${line}\n`);
   assert.is(r2.code, 0);
+  // no argument at all: the image's own command (sh, reading nothing: stdin is not passed)
+  const bare = await run([], `${line}\n`);
+  assert.equal([bare.code, bare.stderr], [0, '']);
+  assert.match((await run(['ps', '-a'])).stdout, /Exited \(0\)/);
+  await run(['rm', (await run(['ps', '-a', '-q'])).stdout.trim()]);
   const bad = await run(['--rm'], 'not json\n');
   assert.is(bad.code, 125);
   assert.ok(oneLine(bad.stderr));
