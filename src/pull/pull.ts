@@ -145,6 +145,9 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     const choice = choosePlatform(topDoc.index, options.platform ?? hostPlatform(), topWhat);
     if (E.isLeft(choice)) throw choice.left;
     manifestBytes = await getManifest(session, repo, choice.right.digest);
+    if (manifestBytes.bytes.length !== choice.right.size) {
+      throw failure('SizeMismatch', `${topWhat}: the index says manifest ${choice.right.digest} has ${choice.right.size} bytes, the registry sent ${manifestBytes.bytes.length}; refused`, ExitCode.tool);
+    }
     const child = decodeOrFail(manifestBytes.bytes, choice.right.mediaType, manifestWhat(ref.domain, repo, choice.right.digest));
     if (child.kind !== 'manifest') throw failure('InvalidManifest', `${topWhat}: an index inside an index is not supported`, ExitCode.tool);
     manifest = child.manifest;
@@ -187,7 +190,8 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   // manifests last, then the name: nothing named can reach a missing blob
   await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest');
   if (topDoc.kind === 'index') await keepBytes(p, top.bytes, top.digest, 'index');
-  const entry: Descriptor = { mediaType: top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
+  const declared = topDoc.kind === 'index' ? topDoc.index.mediaType : topDoc.manifest.mediaType;
+  const entry: Descriptor = { mediaType: declared ?? top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
   const index = await readIndex(p)();
   const already = E.isRight(index) && index.right.manifests.some((d) => d.digest === entry.digest && d.annotations?.[REF_NAME] === name);
   if (!already) {
