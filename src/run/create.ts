@@ -13,7 +13,7 @@ import { withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
 import { isMounted, mountRootfs, snapshotsOf, unmountRootfs } from './rootfs.js';
 import { files, listRecords, nameFor, newId, writeAtomic, writeState, type ContainerRecord } from './container.js';
-import { lookupCommand, mkdirInRoot, readInRoot } from './in-root.js';
+import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
 import { resolveEnv, type RunOptions } from './options.js';
 import { RunExit } from './runtime.js';
@@ -170,6 +170,10 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
         if (!st) {
           if (!req.createSource) return fail(failure('InvalidMount', `--mount: bind source path does not exist: ${req.source}`, ExitCode.tool));
           await fs.mkdir(req.source, { recursive: true });
+        }
+        const there = await fs.stat(await resolveInRoot(f.rootfs, req.target)).catch(() => undefined);
+        if (there && st && there.isDirectory() !== st.isDirectory()) {
+          return fail(failure('InvalidMount', `mount ${req.source} on ${req.target}: cannot mount a ${st.isDirectory() ? 'directory' : 'file'} on a ${there.isDirectory() ? 'directory' : 'file'}`, ExitCode.tool));
         }
         mounts.push(ociMount(req));
       } else mounts.push(ociMount(req));

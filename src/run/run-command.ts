@@ -96,6 +96,9 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   if (E.isLeft(exit)) {
     await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.left.exitCode, error: exit.left.message });
     await finish(record.id);
+    // the runtime shares the container's stderr and has printed its error there already: one
+    // line is enough, so only the exit code is ours
+    if (exit.left._tag === 'RuntimeFailed') return E.right(exit.left.exitCode);
     return exit;
   }
   await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.right.exitCode, oomKilled: exit.right.oomKilled ?? false });

@@ -88,6 +88,8 @@ test('bind mounts (rw and ro), named volumes kept in the store, tmpfs, --read-on
   const bad = await run(['--rm', '--mount', 'type=bind,source=/no/such/dir,target=/x', 'bb:test', 'true']);
   assert.is(bad.code, 125);
   assert.match(bad.stderr, /bind source path does not exist: \/no\/such\/dir/);
+  const fileOnDir = await run(['--rm', '-v', `${join(host, 'env')}:/bin`, 'bb:test', 'true']);
+  assert.equal([fileOnDir.code, fileOnDir.stderr], [125, `tsd-run: mount ${join(host, 'env')} on /bin: cannot mount a file on a directory\n`]);
   // the root file system's writes stay in the container, not in the shared snapshot
   await run(['--rm', 'bb:test', 'sh', '-c', 'echo dirty > /etc/passwd']);
   assert.match((await run(['--rm', 'bb:test', 'head', '-1', '/etc/passwd'])).stdout, /^root:/);
