@@ -271,7 +271,7 @@ const saveCmd = command({
     const tmp = toFile !== undefined ? `${toFile}.tmp-${process.pid}` : undefined;
     const result = await pipe(
       openStore(root),
-      TE.chain((p) => save(p, refs, tmp !== undefined ? createWriteStream(tmp, { flags: 'wx' }) : io.stdout, format)),
+      TE.chain((p) => save(p, refs, tmp !== undefined ? createWriteStream(tmp, { flags: 'wx', highWaterMark: 16 * 1024 * 1024 }) : io.stdout, format)),
       TE.map(() => 0),
     )();
     if (tmp !== undefined && toFile !== undefined) {

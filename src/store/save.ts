@@ -121,7 +121,8 @@ const putEntry = (pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], body
 
 /** Writes a planned archive to `out`, streaming and verifying each blob. */
 export const writeArchive = (p: StorePaths, plan: SavePlan, out: Writable): TE.TaskEither<Failure, void> => async () => {
-  const pack = tar.pack();
+  // a deep buffer lets the next blob read proceed while the previous chunk is still being written
+  const pack = tar.pack({ highWaterMark: 32 * 1024 * 1024 });
   const piped = pipeline(pack, out);
   piped.catch(() => undefined);
   const entries = (async () => {
