@@ -86,7 +86,7 @@ const timed = (label: string, inputs: () => Generator<string>) => {
       total++;
     }
     assert.is(total, N);
-    assert.ok(slowest < 1000, `one input took ${slowest.toFixed(0)} ms`);
+    assert.ok(slowest < 10_000, `one input took ${slowest.toFixed(0)} ms`);
     // the generator must reach both outcomes, or it is not testing much
     assert.ok(parsed > 0 && parsed < total, `${parsed} of ${total} parsed`);
   });
