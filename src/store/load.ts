@@ -105,8 +105,8 @@ const stage = async (p: StorePaths, input: Readable, staging: Staging): Promise<
     const hasher = new DigestingStream();
     // an OCI archive names blobs by digest: a diff ID is only needed for docker-archive layers
     const tap = staging.documents.has('index.json') && staging.documents.has('oci-layout') ? undefined : new DiffIdTap();
-    if (tap) await pipeline(entry as unknown as Readable, hasher, tap, createWriteStream(tmp, { flags: 'wx' }));
-    else await pipeline(entry as unknown as Readable, hasher, createWriteStream(tmp, { flags: 'wx' }));
+    if (tap) await pipeline(entry as unknown as Readable, hasher, tap, createWriteStream(tmp, { flags: 'wx', highWaterMark: 16 * 1024 * 1024 }));
+    else await pipeline(entry as unknown as Readable, hasher, createWriteStream(tmp, { flags: 'wx', highWaterMark: 16 * 1024 * 1024 }));
     const diffId = tap?.diffId();
     staging.files.set(name, { tmp, digest: hasher.digest(), size: hasher.size, gzip: tap?.kind === 'gzip', ...(diffId ? { diffId } : {}) });
   }
