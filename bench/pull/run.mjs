@@ -7,7 +7,7 @@
 //   TSD_BENCH_BIG_MB=… TSD_BENCH_LAYER_MB=… TSD_BENCH_RUNS=…   any other size
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 
@@ -67,7 +67,7 @@ const row = (name, ours, theirs, peer) => {
   console.log(`${name.padEnd(34)} tsd ${r.ours.toFixed(3)} s   ${peer} ${r.theirs.toFixed(3)} s   tsd/${peer} ${(r.ours / r.theirs).toFixed(2)}`);
 };
 
-console.log(`bench/pull: ${RUNS} runs each, medians; registry ${reg.host}\n`);
+console.log(`bench/pull: ${RUNS} runs each, medians; registry ${reg.host}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 for (const img of images) {
   // one untimed warm-up each, so both start with the registry's caches and the page cache hot
   tsdPull(fresh('w-'), img.ref);
@@ -122,6 +122,7 @@ if (podmanOk) {
   row(`${big.name}, pull+unpack`, ours, theirs, 'podman');
 }
 
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 await reg.stop();
 spawnSync('sh', ['-c', `umount -R ${work}/pd-* 2>/dev/null; true`]);
 rmSync(work, { recursive: true, force: true });
