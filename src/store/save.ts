@@ -1,6 +1,7 @@
 // Save: images of the store as one tar on a stream. Planned first (which blobs, which names,
 // the documents that list them), then written: each blob is streamed from the store, verified
-// as it is read, straight into the tar; nothing larger than a manifest is held in memory.
+// as it is read, straight into the tar, through bounded buffers (at most 32 MB in flight): no
+// blob is ever held whole in memory.
 //
 // Format 'docker' (the default) is what `docker save` writes since Docker 25: an OCI layout
 // (oci-layout, index.json, blobs/) plus Docker's manifest.json naming the same blob files, so
