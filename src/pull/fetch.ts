@@ -128,6 +128,12 @@ const attempt = async (
     if (offset === d.size) return { hash: await hashPrefix(path, algorithmOf(d.digest), offset), size: offset };
     const res = await getBlob(s, repository, d.digest, offset);
     const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? '').trim());
+    if (res.status === 206 && !range) {
+      // a partial answer that does not say which part: start over, from byte 0 without a Range
+      res.body.resume();
+      await fh.truncate(0);
+      throw failure('BadRange', `${what}: a 206 without a usable Content-Range`, ExitCode.tool, true);
+    }
     const total = res.status === 206 ? (range?.[3] === '*' ? d.size : Number(range?.[3])) : Number(res.headers['content-length'] ?? d.size);
     if (total !== d.size) {
       res.body.resume();
