@@ -1,10 +1,11 @@
-// bench/run: the cost of starting a container, side by side in one hyperfine run:
+// bench/run: the cost of starting a container, side by side in one run (interleaved):
 //   tsd-run --rm IMAGE true                 (ours: Node start, overlay mount, runc run, cleanup)
 //   runc run of a prepared bundle           (the floor: what any runc-based tool must pay)
 //   node -e 0                               (Node's own start-up)
 //   podman run --rm --network none IMAGE true   (the peer, when installed)
 // and a second container of a ~300 MB image against one of a ~1 MB image (snapshots are shared,
-// so start time must not grow with image size). Prints medians and ratios.
+// so start time must not grow with image size). Runs are interleaved (see below); prints medians,
+// minimums and the goals' ratios.
 // Usage: node bench/run/run.mjs   (re-runs itself under tsx; TSD_BENCH_RUNS=N, default 30)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +19,6 @@ if (!process.env.TSD_BENCH_UNDER_TSX) {
 }
 const runs = Number(process.env.TSD_BENCH_RUNS ?? 30);
 const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-if (!have('hyperfine')) throw new Error('bench/run needs hyperfine');
 execFileSync('node', ['scripts/build.mjs'], { cwd: repo, stdio: 'inherit' });
 
 const { tempStore } = await import('../../test/support/tsd.ts');
@@ -43,47 +43,56 @@ const spec = runtimeSpec({ image: { Cmd: ['/bin/true'], Env: ['PATH=/bin'] }, ro
 if (spec._tag === 'Left') throw new Error(spec.left.message);
 writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec.right));
 
-const env = `TSD_ROOT=${p.root}`;
-const tsdRun = (img) => `${env} ${join(repo, 'bin', 'tsd-run')} --rm ${img} true`;
-// warm: unpack both images' snapshots once
-for (const img of ['small:bench', 'big:bench']) execFileSync('sh', ['-c', tsdRun(img)], { stdio: 'inherit' });
-
+// each run of each command in turn (interleaved), so a load spike on this shared machine falls
+// on all of them alike instead of on whichever block hyperfine happened to be running
+const env = { ...process.env, TSD_ROOT: p.root };
+const tsdRun = (img) => [join(repo, 'bin', 'tsd-run'), ['--rm', img, 'true']];
+for (const img of ['small:bench', 'big:bench']) execFileSync(...tsdRun(img), { env, stdio: 'inherit' });
+let n = 0;
 const commands = [
-  ['tsd-run --rm IMAGE true', tsdRun('small:bench')],
-  ['runc run (prepared bundle)', `runc run --bundle ${bundle} bench-$$-$RANDOM`],
-  ['node -e 0', 'node -e 0'],
-  ['tsd-run, 300 MB image', tsdRun('big:bench')],
+  ['tsd-run --rm IMAGE true', () => tsdRun('small:bench')],
+  ['runc run (prepared bundle)', () => ['runc', ['run', '--bundle', bundle, `tsd-bench-${process.pid}-${n++}`]]],
+  ['node -e 0', () => ['node', ['-e', '0']]],
+  ['tsd-run, 300 MB image', () => tsdRun('big:bench')],
 ];
 if (have('podman')) {
-  execFileSync('sh', ['-c', `tar -C ${join(p.snapshots)} -c . >/dev/null`]);
   const tarball = join(work, 'rootfs.tar');
   const flat = join(work, 'flat');
   mkdirSync(flat);
   execFileSync('sh', ['-c', `mkdir -p ${flat}/bin && cp /usr/bin/busybox ${flat}/bin/busybox && ln -s busybox ${flat}/bin/true && ln -s busybox ${flat}/bin/sh && tar -C ${flat} -cf ${tarball} .`]);
   execFileSync('sh', ['-c', `podman import -q -c 'ENV PATH=/bin' ${tarball} localhost/tsd-bench:small >/dev/null`]);
-  execFileSync('sh', ['-c', 'podman run --rm --network none localhost/tsd-bench:small true'], { stdio: 'inherit' });
-  commands.push(['podman run --rm --network none IMAGE true', 'podman run --rm --network none localhost/tsd-bench:small true']);
+  execFileSync('podman', ['run', '--rm', '--network', 'none', 'localhost/tsd-bench:small', 'true'], { stdio: 'inherit' });
+  commands.push(['podman run --rm --network none IMAGE true', () => ['podman', ['run', '--rm', '--network', 'none', 'localhost/tsd-bench:small', 'true']]]);
 }
-
-const out = join(work, 'hyperfine.json');
-execFileSync('hyperfine', ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', out, ...commands.flatMap(([name, cmd]) => ['-n', name, cmd.includes('$') || cmd.includes('=') ? `sh -c '${cmd.replace(/'/g, "'\\''")}'` : cmd])], { stdio: ['ignore', 'ignore', 'inherit'] });
-const results = JSON.parse(readFileSync(out, 'utf8')).results;
-const med = Object.fromEntries(results.map((r) => [r.command, r.median * 1000]));
+const times = Object.fromEntries(commands.map(([name]) => [name, []]));
+const once = (make) => {
+  const [cmd, args] = make();
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { env, stdio: 'ignore' });
+  const t = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}`);
+  return t;
+};
+for (let i = 0; i < 3; i++) for (const [, make] of commands) once(make); // warm-up
+for (let i = 0; i < runs; i++) for (const [name, make] of commands) times[name].push(once(make));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+const min = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.min(...v)]));
 const ms = (x) => `${x.toFixed(1)} ms`;
-console.log('\nbench/run: median start-to-exit of one container running `true`');
-for (const [name] of commands) console.log(`  ${name.padEnd(44)} ${ms(med[name])}`);
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`\nbench/run: start-to-exit of one container running \`true\`, ${runs} interleaved runs each (load average ${load})`);
+console.log(`  ${'command'.padEnd(44)} ${'median'.padStart(10)} ${'min'.padStart(10)}`);
+for (const [name] of commands) console.log(`  ${name.padEnd(44)} ${ms(med[name]).padStart(10)} ${ms(min[name]).padStart(10)}`);
 const ours = med['tsd-run --rm IMAGE true'];
 const floor = med['runc run (prepared bundle)'];
 const node = med['node -e 0'];
-const shWrap = spawnSync('hyperfine', ['-N', '--runs', '20', '--export-json', join(work, 'sh.json'), "sh -c 'true'"], { stdio: 'ignore' });
-const sh = shWrap.status === 0 ? JSON.parse(readFileSync(join(work, 'sh.json'), 'utf8')).results[0].median * 1000 : 0;
-console.log(`\n  (runc and tsd-run rows run under sh -c, which costs ${ms(sh)}; subtracted below)`);
-const oursNet = ours - sh;
-const floorNet = floor - sh;
-console.log(`  goal 1: tsd-run <= runc + node + 40 ms: ${ms(oursNet)} vs ${ms(floorNet + node + 40)}  -> ${oursNet <= floorNet + node + 40 ? 'met' : 'NOT met'} (tsd-run - runc - node = ${ms(oursNet - floorNet - node)})`);
+console.log(`\n  goal 1: tsd-run <= runc + node + 40 ms: ${ms(ours)} vs ${ms(floor + node + 40)} -> ${ours <= floor + node + 40 ? 'met' : 'NOT met'} (tsd-run - runc - node = ${ms(ours - floor - node)}; by minimums ${ms(min['tsd-run --rm IMAGE true'] - min['runc run (prepared bundle)'] - min['node -e 0'])})`);
 if (med['podman run --rm --network none IMAGE true'] !== undefined) {
   const pod = med['podman run --rm --network none IMAGE true'];
-  console.log(`  goal 2: tsd-run <= 0.6 x podman: ${(oursNet / pod).toFixed(2)} x podman (${ms(oursNet)} vs ${ms(pod)}) -> ${oursNet <= 0.6 * pod ? 'met' : 'NOT met'}`);
+  console.log(`  goal 2: tsd-run <= 0.6 x podman: ${(ours / pod).toFixed(2)} x podman (${ms(ours)} vs ${ms(pod)}) -> ${ours <= 0.6 * pod ? 'met' : 'NOT met'}`);
   execFileSync('sh', ['-c', 'podman rmi -f localhost/tsd-bench:small >/dev/null 2>&1 || true']);
 }
 console.log(`  300 MB image vs 1 MB image: ${(med['tsd-run, 300 MB image'] / ours).toFixed(2)} x (${ms(med['tsd-run, 300 MB image'])} vs ${ms(ours)})`);
