@@ -204,7 +204,9 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
       let next: E.Either<Failure, BuildState>;
       switch (i.keyword) {
         case 'ARG':
-          continue;
+          // BuildKit records ARG in history (an empty layer) and nowhere else in the config
+          next = E.right(withLayer(state, undefined, { created, created_by: `ARG ${i.args.map((a) => (a.default !== undefined ? `${a.name}=${a.default}` : a.name)).join(' ')}` }));
+          break;
         case 'RUN':
           next = await runInstruction(stepEnv, state, i, step.args, label, entry);
           break;

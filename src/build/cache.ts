@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
+import type { ImageConfig } from '../oci/config.js';
 import { hasBlob } from '../store/blob.js';
 import { leaseBlob } from '../store/lease.js';
 import type { StorePaths } from '../store/layout.js';
@@ -136,4 +137,44 @@ export const cacheRoots = async (p: StorePaths, opts: { maxBytes?: number } = {}
 /** Removes every cache entry (`tsd-store gc --all` style); cache mount dirs are kept. */
 export const clearCache = async (p: StorePaths): Promise<void> => {
   await fs.rm(stepsDir(p), { recursive: true, force: true });
+};
+
+/**
+ * The image a fully cached build made last time. Docker gives an unchanged rebuild the same image
+ * ID; so does tsd: the key is the image config without its timestamps plus the layers, and a hit
+ * reuses the manifest and config written then (their timestamps included), writing nothing.
+ */
+export interface CachedImage {
+  readonly manifest: Descriptor;
+  readonly config: Descriptor;
+}
+
+const imagesDir = (p: StorePaths): string => join(p.cache, 'images');
+
+export const imageKey = (config: ImageConfig, layers: readonly Descriptor[], epoch?: number): string => {
+  const { created: _c, history, ...rest } = config;
+  return cacheKey(['IMAGE', epoch ?? null, rest, (history ?? []).map(({ created: _h, ...h }) => h), layers.map((l) => l.digest)]);
+};
+
+export const lookupImage = async (p: StorePaths, key: string): Promise<CachedImage | undefined> => {
+  const text = await fs.readFile(join(imagesDir(p), `${key}.json`), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const u = JSON.parse(text) as CachedImage & { v?: number; key?: string };
+    if (u.v !== CACHE_VERSION || u.key !== key || !isDigest(u.manifest?.digest) || !isDigest(u.config?.digest)) return undefined;
+    leaseBlob(p, u.manifest.digest);
+    leaseBlob(p, u.config.digest);
+    if (!(await hasBlob(p, u.manifest.digest)) || !(await hasBlob(p, u.config.digest))) return undefined;
+    return { manifest: u.manifest, config: u.config };
+  } catch {
+    return undefined;
+  }
+};
+
+export const recordImage = async (p: StorePaths, key: string, image: CachedImage): Promise<void> => {
+  const dir = imagesDir(p);
+  await fs.mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${key}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  await fs.writeFile(tmp, JSON.stringify({ v: CACHE_VERSION, key, ...image }));
+  await fs.rename(tmp, join(dir, `${key}.json`));
 };

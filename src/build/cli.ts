@@ -15,7 +15,10 @@ import { formatMessage, imageMessage } from '../message.js';
 import { hostPlatform } from '../oci/platform.js';
 import { formatReference, parseReference } from '../oci/reference.js';
 import { writeImage } from '../store/image-writer.js';
-import { addUntagged, tagDescriptor } from '../store/image.js';
+import { addUntagged, refNameOf, tagDescriptor } from '../store/image.js';
+import { readIndex } from '../store/index-file.js';
+import type { Descriptor } from '../oci/manifest.js';
+import { imageKey, lookupImage, recordImage } from './cache.js';
 import { planArchive, writeArchive } from '../store/save.js';
 import { openStore } from '../store/store.js';
 import { VERSION } from '../version.js';
@@ -178,9 +181,20 @@ const app = command({
       );
       progress.finish();
       if (E.isLeft(built)) return built;
-      const img = await writeImage(p, built.right.config, built.right.layers)();
-      if (E.isLeft(img)) return img;
-      const { descriptor, configDescriptor } = img.right;
+      const key = imageKey(built.right.config, built.right.layers, epoch);
+      const reused = a.noCache ? undefined : await lookupImage(p, key);
+      let descriptor: Descriptor;
+      let configDescriptor: Descriptor;
+      if (reused) {
+        descriptor = reused.manifest;
+        configDescriptor = reused.config;
+      } else {
+        const img = await writeImage(p, built.right.config, built.right.layers)();
+        if (E.isLeft(img)) return img;
+        descriptor = img.right.descriptor;
+        configDescriptor = img.right.configDescriptor;
+        await recordImage(p, key, { manifest: descriptor, config: configDescriptor });
+      }
       const platform = { ...hostPlatform(), architecture: built.right.config.architecture, os: built.right.config.os };
       if (archiveTo !== undefined) {
         const plan = planArchive([{ ...(refs[0] !== undefined ? { ref: refs[0] } : {}), manifest: descriptor, config: configDescriptor, layers: built.right.layers }], 'oci');
@@ -191,13 +205,19 @@ const app = command({
         return E.right(0);
       }
       const fields = { digest: descriptor.digest, mediaType: descriptor.mediaType, size: descriptor.size, config: configDescriptor.digest, platform };
+      const index = await readIndex(p)();
+      const present = E.isRight(index) ? index.right.manifests : [];
       if (refs.length === 0) {
-        const added = await addUntagged(p, descriptor)();
-        if (E.isLeft(added)) return added;
+        if (!present.some((d) => d.digest === descriptor.digest)) {
+          const added = await addUntagged(p, descriptor)();
+          if (E.isLeft(added)) return added;
+        }
         await write(io.stdout, formatMessage(imageMessage(fields)));
       }
       for (const ref of refs) {
-        const tagged = await tagDescriptor(p, descriptor, ref)();
+        // a name that already points at this image needs no index write
+        const same = present.some((d) => d.digest === descriptor.digest && refNameOf(d) === ref);
+        const tagged = same ? E.right(descriptor) : await tagDescriptor(p, descriptor, ref)();
         if (E.isLeft(tagged)) return tagged;
         await write(io.stdout, formatMessage(imageMessage({ ref, ...fields })));
       }
@@ -208,4 +228,13 @@ const app = command({
   },
 });
 
-void runShell('tsd-build', app, process.argv.slice(2));
+// a build that stops waiting on nothing (a bug) must not look like success: exit 0, no image line
+let settled = false;
+process.once('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write('tsd-build: internal error: the build stopped before it finished\n');
+  process.exit(ExitCode.tool);
+});
+void runShell('tsd-build', app, process.argv.slice(2)).finally(() => {
+  settled = true;
+});

@@ -97,6 +97,13 @@ export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Rea
  * Packs and writes a layer in one pass: the tar is hashed for its diff ID on the way into the
  * compressor; gzip runs on every core (parallel-gzip.ts).
  */
+/** Layers past this size are gzipped at level 1: there compression is most of the build's time. */
+export const FAST_GZIP_BYTES = 64 * 1024 * 1024;
+
+/** gzip level 6 (Docker's) for ordinary layers, 1 for big ones; fixed by the content, so reproducible. */
+export const gzipLevelFor = (entries: readonly LayerEntry[]): number =>
+  entries.reduce((n, e) => n + (e.size ?? 0), 0) >= FAST_GZIP_BYTES ? 1 : 6;
+
 /** How a build compresses its layers: gzip (default, every core), zstd (the zstd binary, every core), or none. */
 export type BuildCompression = 'gzip' | 'zstd' | 'none';
 
@@ -105,7 +112,7 @@ const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'i
 export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);
   const diff = new DigestingStream();
-  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip()) : compression === 'zstd' ? tarStream.pipe(diff).pipe(zstd()) : tarStream.pipe(diff);
+  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip(gzipLevelFor(entries))) : compression === 'zstd' ? tarStream.pipe(diff).pipe(zstd()) : tarStream.pipe(diff);
   tarStream.on('error', (e) => body.destroy(e));
   diff.on('error', (e) => body.destroy(e));
   return pipe(

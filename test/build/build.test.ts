@@ -1,75 +1,26 @@
 // tsd-build end to end: the real binaries (tsd-ctx, tsd-build) with runc, checked on what a user
 // sees: the image's config and file tree, stdout JSON, stderr errors naming the Dockerfile line,
 // exit codes, and the cache's behaviour (what re-runs, what is written).
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { paths, type StorePaths } from '../../src/store/layout.js';
-import { REPO, removeDir, tempDir, tempStore, type FileSpec } from '../support/tsd.js';
-import { writeContext } from './peer.js';
+import type { StorePaths } from '../../src/store/layout.js';
+import { REPO, removeDir, tempStore, type FileSpec } from '../support/tsd.js';
 import { startRegistry } from '../support/registry.js';
 import { BUSYBOX, imageTree, makeBusybox } from './support.js';
+import { BASE, blobCount, cachedSteps, harness, ok, type Harness } from './harness.js';
 
+let h: Harness;
 let p: StorePaths;
-const dirs: string[] = [];
-
 test.before(async () => {
-  p = await tempStore();
-  await makeBusybox(p);
+  h = await harness();
+  p = h.p;
 });
-test.after(() => {
-  removeDir(p.root);
-  for (const d of dirs) removeDir(d);
-});
-
-interface Built {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly dir: string;
-}
-
-/** `tsd-ctx DIR | tsd-build ARGS` as a user types it. */
-const build = (files: readonly FileSpec[], dockerfile: string, args: readonly string[] = [], opts: { dir?: string; env?: NodeJS.ProcessEnv; root?: string } = {}): Built => {
-  const dir = opts.dir ?? writeContext([...files, { name: 'Dockerfile', content: dockerfile }]);
-  if (!opts.dir) dirs.push(dir);
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} --progress=plain "$@"`, dir, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, TSD_ROOT: opts.root ?? p.root, ...opts.env },
-  });
-  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, dir };
-};
-
-/** The same, without blocking this process (for tests that serve HTTP to the build). */
-const buildAsync = (dockerfile: string, args: readonly string[], root = p.root): Promise<Built> =>
-  new Promise((done) => {
-    const dir = writeContext([{ name: 'Dockerfile', content: dockerfile }]);
-    dirs.push(dir);
-    const child = spawn('bash', ['-o', 'pipefail', '-c', `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} --progress=plain "$@"`, dir, ...args], {
-      env: { ...process.env, TSD_ROOT: root },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code: code ?? 1, stdout, stderr, dir }));
-  });
-
-const ok = (b: Built): { ref?: string; digest: string; config: string } => {
-  assert.is(b.code, 0, b.stderr);
-  const line = JSON.parse(b.stdout.trim().split('\n')[0]!);
-  assert.is(line.type, 'image');
-  return line;
-};
-
-const BASE = `FROM ${BUSYBOX}`;
-const blobCount = (root: string): number => readdirSync(join(root, 'blobs', 'sha256')).length;
-/** The step numbers whose output says CACHED, and those that ran a RUN. */
-const cachedSteps = (stderr: string): string[] => stderr.split('\n').filter((l) => / CACHED$/.test(l)).map((l) => l.split(' ')[0]!);
+test.after(() => h.cleanup());
+const build: Harness['build'] = (...a) => h.build(...a);
+const buildAsync: Harness['buildAsync'] = (...a) => h.buildAsync(...a);
 
 test('a failing RUN: exit 1, one stderr line naming the Dockerfile line, the exit code and the output tail', () => {
   const b = build([], `${BASE}\nRUN true\nRUN echo first-line && echo "something broke" >&2 && exit 7\nRUN echo never\n`, ['-t', 'fails']);
@@ -203,107 +154,5 @@ test('multi-stage: only needed stages run, --target, COPY --from an image', asyn
   assert.match(broken.stderr, /Dockerfile:5: RUN .*exit code 9/, broken.stderr);
 });
 
-test('RUN mounts: cache persists and stays out of the image, secret readable and not in a layer, bind and tmpfs', async () => {
-  const secret = join(tempDir(), 'token');
-  writeFileSync(secret, 's3cr3t');
-  const df = `${BASE}\nRUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\nRUN --mount=type=secret,id=tok cat /run/secrets/tok > /seen\nRUN --mount=type=bind,source=data,target=/mnt cat /mnt/in.txt > /bound\nRUN --mount=type=tmpfs,target=/scratch touch /scratch/t && ls /scratch > /tmpfs-list\n`;
-  const files: FileSpec[] = [{ name: 'data/in.txt', content: 'from context' }];
-  const first = build(files, df, ['-t', 'mounts', '--no-cache', '--secret', `id=tok,src=${secret}`]);
-  ok(first);
-  ok(build([], df, ['-t', 'mounts', '--no-cache', '--secret', `id=tok,src=${secret}`], { dir: first.dir }));
-  const t = await imageTree(p, 'mounts');
-  assert.is(t.tree.get('count')?.content?.trim(), '2');
-  assert.not.ok(t.tree.has('cache/log'));
-  assert.is(t.tree.get('seen')?.content, 's3cr3t');
-  assert.not.ok(t.tree.has('run/secrets/tok'));
-  assert.is(t.tree.get('bound')?.content, 'from context');
-  assert.is(t.tree.get('tmpfs-list')?.content, 't\n');
-  assert.not.ok(t.tree.has('scratch/t'));
-  assert.not.ok(t.tree.has('mnt/in.txt'));
-  // a changed bound file re-runs the RUN that binds it
-  writeFileSync(join(first.dir, 'data/in.txt'), 'changed');
-  const again = build([], df, ['-t', 'mounts', '--secret', `id=tok,src=${secret}`], { dir: first.dir });
-  ok(again);
-  assert.equal(cachedSteps(again.stderr), ['#2', '#3']);
-  assert.is((await imageTree(p, 'mounts')).tree.get('bound')?.content, 'changed');
-});
-
-test('RUN --network=none sees only loopback; the default is the host network', async () => {
-  const r = ok(build([], `${BASE}\nRUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /none\nRUN cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /host\n`, ['-t', 'net']));
-  const t = await imageTree(p, r.ref!);
-  assert.is(t.tree.get('none')?.content, 'lo\n');
-  const host = (t.tree.get('host')?.content ?? '').trim().split('\n');
-  const ours = readdirSync('/sys/class/net');
-  assert.equal(host.sort(), ours.sort());
-});
-
-test('heredocs: COPY <<EOF writes a file, RUN <<EOF runs a script', async () => {
-  const r = ok(build([], `${BASE}\nCOPY <<EOF /etc/motd\nhello \${USER:-x}\nEOF\nRUN <<EOF\necho one > /h1\necho two >> /h1\nEOF\n`, ['-t', 'heredoc']));
-  const t = await imageTree(p, r.ref!);
-  assert.ok(t.tree.get('etc/motd')?.content?.startsWith('hello '));
-  assert.is(t.tree.get('h1')?.content, 'one\ntwo\n');
-});
-
-test('ADD: an http URL checked by --checksum (mode 0600), a wrong checksum fails naming the line, xz and bz2 archives unpack', async () => {
-  const body = 'downloaded bytes\n';
-  const sum = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-  const server: Server = createServer((_req, res) => res.end(body));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  try {
-    const r = ok(await buildAsync(`${BASE}\nADD --checksum=${sum} http://127.0.0.1:${port}/files/get.txt /dl/\n`, ['-t', 'addurl']));
-    const t = await imageTree(p, r.ref!);
-    assert.equal(t.tree.get('dl/get.txt'), { type: 'file', mode: 0o600, uid: 0, gid: 0, content: body });
-    const bad = await buildAsync(`${BASE}\n\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/x /x\n`, []);
-    assert.is(bad.code, 1);
-    assert.match(bad.stderr.trim().split('\n').pop()!, /^tsd-build: Dockerfile:3: ADD: checksum of .* does not match/);
-  } finally {
-    server.close();
-  }
-  const dir = writeContext([{ name: 'Dockerfile', content: `${BASE}\nADD a.tar.xz /x/\nADD b.tar.bz2 /b/\n` }]);
-  dirs.push(dir);
-  spawnSync('sh', ['-c', 'mkdir t && echo xz > t/xz.txt && tar -cJf a.tar.xz -C t xz.txt && echo bz > t/bz.txt && tar -cjf b.tar.bz2 -C t bz.txt && rm -r t'], { cwd: dir });
-  const r = ok(build([], '', ['-t', 'addarch'], { dir }));
-  const t = await imageTree(p, r.ref!);
-  assert.is(t.tree.get('x/xz.txt')?.content, 'xz\n');
-  assert.is(t.tree.get('b/bz.txt')?.content, 'bz\n');
-});
-
-test('--compression zstd and none write layers of those types, which build on again', async () => {
-  for (const c of ['zstd', 'none'] as const) {
-    const r = ok(build([], `${BASE}\nRUN echo ${c} > /c\n`, ['-t', `comp-${c}`, '--compression', c]));
-    const child = ok(build([], `FROM ${r.ref}\nRUN cat /c > /again\n`, ['-t', `comp-${c}-child`]));
-    const t = await imageTree(p, child.ref!);
-    assert.is(t.tree.get('again')?.content, `${c}\n`);
-    const inspect = spawnSync(join(REPO, 'bin/tsd-store'), ['inspect', r.ref!], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
-    const layers = JSON.parse(inspect.stdout).manifest.layers;
-    assert.is(layers[layers.length - 1].mediaType, c === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar');
-  }
-});
-
-test('--output oci-archive:- writes an OCI archive skopeo reads, and tags nothing', () => {
-  const dir = writeContext([{ name: 'Dockerfile', content: `${BASE}\nRUN echo archived > /a\n` }]);
-  dirs.push(dir);
-  const out = join(tempDir(), 'img.tar');
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} -q -t archived --output oci-archive:- > "$1"`, dir, out], {
-    encoding: 'utf8',
-    env: { ...process.env, TSD_ROOT: p.root },
-  });
-  assert.is(r.status, 0, r.stderr);
-  const inspected = spawnSync('skopeo', ['inspect', '--config', `oci-archive:${out}`], { encoding: 'utf8' });
-  assert.is(inspected.status, 0, inspected.stderr);
-  assert.is(JSON.parse(inspected.stdout).rootfs.diff_ids.length, 2);
-  const ls = spawnSync(join(REPO, 'bin/tsd-store'), ['ls', '--format', '{{.Repository}}'], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
-  assert.not.match(ls.stdout, /archived/);
-});
-
-test('--print prints the parsed Dockerfile as JSON and builds nothing', () => {
-  const b = build([], `${BASE}\nARG V=1\nRUN echo $V\n`, ['--print']);
-  assert.is(b.code, 0, b.stderr);
-  const printed = JSON.parse(b.stdout);
-  assert.ok(Array.isArray(printed.stages));
-  assert.not.match(b.stderr, /#\d/);
-});
-
-void paths;
 test.run();
+

@@ -111,7 +111,7 @@ test('gc between builds: cached layers gc took are rebuilt, nothing breaks', asy
   assert.is(prune.status, 0, prune.stderr);
   const again = await run(['--progress=plain', '--context', dir, '-t', 'after-gc']);
   assert.is(again.code, 0, again.stderr);
-  assert.match(again.stderr, /#2 DONE/, 'a cache entry whose layer gc removed is a miss');
+  assert.match(again.stderr, /#2 DONE/, `a cache entry whose layer gc removed is a miss: ${again.stderr}`);
   assert.is((await imageTree(p, 'after-gc')).tree.get('gc')?.content, 'gc\n');
 });
 
