@@ -144,7 +144,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const chain = img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [];
     await Promise.all([fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`), fs.writeFile(f.snapshots, `${chain.join('\n')}\n`)]);
     await Promise.all([fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
-    const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs });
+    const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs }, { volatile: o.rm });
     if (E.isLeft(m)) {
       await undo();
       return m;
