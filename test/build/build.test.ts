@@ -140,6 +140,17 @@ test('SOURCE_DATE_EPOCH: two builds in two stores give the same digest; --contex
   removeDir(other.root);
 });
 
+test('independent stages build at the same time (each waits to see the other one running)', async () => {
+  // each stage leaves a mark in a shared cache dir and waits up to 10 s for the other's: built
+  // one after the other, the first would give up
+  const wait = (me: string, other: string) => `RUN --mount=type=cache,id=meet,target=/m touch /m/${me} && i=0; while [ ! -e /m/${other} ]; do i=$((i+1)); [ $i -gt 100 ] && exit 4; sleep 0.1; done`;
+  const df = `${BASE} AS a\n${wait('a', 'b')}\nRUN echo a > /a\n\n${BASE} AS b\n${wait('b', 'a')}\nRUN echo b > /b\n\n${BASE}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n`;
+  const r = ok(build([], df, ['-t', 'parallel-stages', '--no-cache']));
+  const t = await imageTree(p, r.ref!);
+  assert.is(t.tree.get('a')?.content, 'a\n');
+  assert.is(t.tree.get('b')?.content, 'b\n');
+});
+
 test('multi-stage: only needed stages run, --target, COPY --from an image', async () => {
   const df = `${BASE} AS one\nRUN echo one > /one\n\n${BASE} AS broken\nRUN exit 9\n\n${BASE} AS two\nCOPY --from=one /one /from-one\nRUN cat /from-one > /two\n\n${BASE}\nCOPY --from=two /two /final\nCOPY --from=${BUSYBOX} /etc/passwd /passwd-copy\n`;
   const r = ok(build([], df, ['-t', 'multi']));
