@@ -43,11 +43,15 @@ const images = [
   { name: `30 layers × ${LAYER_MB} MB`, ref: await seed('many', Array.from({ length: 30 }, () => LAYER_MB * MiB)) },
 ];
 
+// wall time, and CPU time (user + sys, from GNU time) which a busy shared machine disturbs less
+const cpuOf = new Map();
 const time = (cmd, args, env = {}) => {
   const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu=%U+%S', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   const s = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+  const m = /cpu=([\d.]+)\+([\d.]+)/.exec(String(r.stderr));
+  cpuOf.set(s, m ? Number(m[1]) + Number(m[2]) : NaN);
   return s;
 };
 const median = (xs) => {
@@ -62,9 +66,13 @@ const skopeoPull = (dir, ref) => time('skopeo', ['copy', '--quiet', '--src-tls-v
 
 const rows = [];
 const row = (name, ours, theirs, peer) => {
+  const cpu = (xs) => median(xs.map((x) => cpuOf.get(x)));
   rows.push({ name, ours: median(ours), theirs: median(theirs), peer });
   const r = rows[rows.length - 1];
-  console.log(`${name.padEnd(34)} tsd ${r.ours.toFixed(3)} s   ${peer} ${r.theirs.toFixed(3)} s   tsd/${peer} ${(r.ours / r.theirs).toFixed(2)}`);
+  console.log(
+    `${name.padEnd(34)} tsd ${r.ours.toFixed(3)} s   ${peer} ${r.theirs.toFixed(3)} s   tsd/${peer} ${(r.ours / r.theirs).toFixed(2)}` +
+      `   cpu ${cpu(ours).toFixed(2)}/${cpu(theirs).toFixed(2)} s = ${(cpu(ours) / cpu(theirs)).toFixed(2)}`,
+  );
 };
 
 console.log(`bench/pull: ${RUNS} runs each, medians; registry ${reg.host}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
@@ -99,7 +107,7 @@ for (const img of images) {
 const node0 = [];
 for (let i = 0; i < RUNS; i++) node0.push(time(process.execPath, ['-e', '0']));
 const warmSmall = rows.find((r) => r.name.startsWith('small') && r.name.endsWith('warm'));
-console.log(`${'node -e 0'.padEnd(34)} ${median(node0).toFixed(3)} s   warm small pull / node -e 0 = ${(warmSmall.ours / median(node0)).toFixed(2)}`);
+console.log(`${'node -e 0'.padEnd(34)} ${median(node0).toFixed(3)} s   warm small pull / node -e 0 = ${(warmSmall.ours / median(node0)).toFixed(2)}   cpu ${median(node0.map((x) => cpuOf.get(x))).toFixed(2)} s`);
 
 // ready to run: tsd-pull --unpack against podman pull (which unpacks into its own storage)
 const big = images.find((i) => i.big);
