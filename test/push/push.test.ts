@@ -116,6 +116,25 @@ test('faults during a push: 500, 429, 503 and 502 are retried at every step; chu
   }
 });
 
+test('a multi-platform image with every platform in the store pushes as the whole index', async () => {
+  const p = await tempStore();
+  for (const platform of ['linux/amd64', 'linux/arm64']) {
+    const r = await tsd('pull', ['-q', '--platform', platform, `${reg.host}/src/multi:1`], { root: p.root });
+    assert.is(r.code, 0, r.stderr);
+  }
+  const dest = `${reg.host}/copy/multi:all`;
+  const r = await tsd('push', ['-q', `${reg.host}/src/multi:1`, dest], { root: p.root });
+  assert.is(r.code, 0, r.stderr);
+  const [msg] = lines(r.stdout);
+  assert.is(msg.digest, multi.digest);
+  assert.is(msg.mediaType, 'application/vnd.oci.image.index.v1+json');
+  assert.is(skopeoDigest(`docker://${dest}`), multi.digest);
+  const out = join(work, 'multi-back');
+  await skopeoCopy(`docker://${dest}`, `oci:${out}:x`, ['--all']);
+  assert.is(JSON.parse(readFileSync(join(out, 'index.json'), 'utf8')).manifests[0].digest, multi.digest);
+  removeDir(p.root);
+});
+
 test('clear one-line errors: unknown image, no destination, unreachable registry', async () => {
   const p = await tempStore();
   const missing = await tsd('push', ['-q', 'nothing:here', `${reg.host}/x:1`], { root: p.root });
