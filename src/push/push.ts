@@ -17,7 +17,7 @@ import { putManifest } from '../registry/manifests.js';
 import { inParallel } from '../registry/parallel.js';
 import { silent, type Report } from '../registry/progress.js';
 import { defaultRetryPolicy, retryDelay, sleep, type RetryPolicy } from '../registry/retry.js';
-import { Session } from '../registry/session.js';
+import { Session, statusOf } from '../registry/session.js';
 import { hasBlob, openBlob, readBlob } from '../store/blob.js';
 import { findEntry, loadConfig, loadManifest } from '../store/image.js';
 import type { StorePaths } from '../store/layout.js';
@@ -81,6 +81,18 @@ const uploadOnce = async (p: StorePaths, s: Session, repo: string, d: Descriptor
     return;
   }
   report({ event: 'start', digest: d.digest, total: d.size, offset: 0 });
+  try {
+    await send(p, s, repo, d, started, chunkSize, report);
+  } catch (e) {
+    // the registry lost the upload session (404) or its offset (416), e.g. after a reset
+    // mid-PATCH: the upload starts over
+    const status = isFailure(e) ? statusOf(e) : undefined;
+    throw status === 404 || status === 416 ? { ...(e as Failure), retryable: true } : e;
+  }
+  report({ event: 'done', digest: d.digest, total: d.size });
+};
+
+const send = async (p: StorePaths, s: Session, repo: string, d: Descriptor, started: URL, chunkSize: number, report: Report): Promise<void> => {
   if (d.size <= chunkSize) {
     await putBlob(s, repo, d.digest, started, d.size, () => openBlob(p, d.digest));
   } else {
@@ -91,7 +103,6 @@ const uploadOnce = async (p: StorePaths, s: Session, repo: string, d: Descriptor
     }
     await finishUpload(s, repo, d.digest, location);
   }
-  report({ event: 'done', digest: d.digest, total: d.size });
 };
 
 /** Uploads one blob; a retryable fault starts its upload over (a fresh POST), up to the policy's attempts. */

@@ -41,7 +41,15 @@ const errorDetail = async (res: HttpResponse): Promise<string> => {
 };
 
 /** A Failure for a response that is not what `what` needed; the body is consumed. */
-export const statusFailure = async (res: HttpResponse, what: string): Promise<Failure> => {
+export const statusFailure = async (res: HttpResponse, what: string): Promise<Failure & { readonly status: number }> => ({
+  ...(await statusFailureOf(res, what)),
+  status: res.status,
+});
+
+/** The HTTP status a Failure came from, when it came from one. */
+export const statusOf = (f: Failure): number | undefined => (f as { status?: unknown }).status as number | undefined;
+
+const statusFailureOf = async (res: HttpResponse, what: string): Promise<Failure> => {
   const detail = await errorDetail(res);
   const tail = detail ? ` (${detail})` : '';
   switch (res.status) {
@@ -184,7 +192,7 @@ export class Session {
     if (ok.includes(res.status)) return res;
     const f = await statusFailure(res, what);
     // request() has retried already: what is left is final
-    throw f.retryable ? failure(f._tag, `${f.message} (after ${this.options.policy.attempts} attempts)`, f.exitCode) : f;
+    throw f.retryable ? { ...f, message: `${f.message} (after ${this.options.policy.attempts} attempts)`, retryable: false } : f;
   }
 
   get policy(): RetryPolicy {

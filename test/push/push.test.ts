@@ -92,7 +92,7 @@ test('a multi-platform image of which one platform was pulled pushes as that pla
   removeDir(p.root);
 });
 
-test('faults during a push: 500, 429, 503 and 502 are retried at every step; chunks really are PATCHes', async () => {
+test('faults during a push: 500, 429, 503 and 502 are retried at every step, a lost upload (416) starts over; chunks really are PATCHes', async () => {
   const p = await tempStore();
   const proxy = await startFaultProxy(reg.host);
   const made = await makeImage(p, 'local/faulty:1', [[{ name: 'big.bin', content: randomBytes(300_000) }]]);
@@ -100,6 +100,8 @@ test('faults during a push: 500, 429, 503 and 502 are retried at every step; chu
   proxy.rules.push({ match: 'HEAD /v2/faulty/app/blobs/', fault: { kind: 'status', status: 500 } });
   proxy.rules.push({ match: 'POST /v2/faulty/app/blobs/uploads/', fault: { kind: 'status', status: 429, retryAfter: '0' } });
   proxy.rules.push({ match: 'PATCH /v2/faulty/app/blobs/uploads/', fault: { kind: 'status', status: 503 } });
+  // an upload that lost its offset starts over with a new POST
+  proxy.rules.push({ match: 'PATCH /v2/faulty/app/blobs/uploads/', fault: { kind: 'status', status: 416 } });
   proxy.rules.push({ match: 'PUT /v2/faulty/app/manifests/1', fault: { kind: 'status', status: 502 } });
   const dest = `${proxy.host}/faulty/app:1`;
   try {
@@ -107,6 +109,8 @@ test('faults during a push: 500, 429, 503 and 502 are retried at every step; chu
   assert.is(r.code, 0, r.stderr);
   assert.is(JSON.parse(r.stdout).digest, made.digest);
   for (const what of ['HTTP 500', 'HTTP 429', 'HTTP 503', 'HTTP 502']) assert.match(r.stderr, new RegExp(`${what}; retry 1`));
+  assert.match(r.stderr, /HTTP 416 .*; retry 1/);
+  assert.is(proxy.seen.filter((x) => x.startsWith('POST /v2/faulty/app/blobs/uploads/')).length, 4, proxy.seen.join('\n'));
   const patches = proxy.seen.filter((s) => s.startsWith('PATCH')).length;
   assert.ok(patches >= Math.ceil(big.size / 65536), `${patches} PATCHes for ${big.size} bytes`);
   assert.is(skopeoDigest(`docker://${reg.host}/faulty/app:1`), made.digest);
