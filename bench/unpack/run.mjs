@@ -109,7 +109,8 @@ const mb = (n) => (n / 1e6).toFixed(1);
 console.log(`layer: ${info.files} files, ${mb(info.tarSize)} MB tar, ${mb(statSync(blobPath).size)} MB gzip; ${runs} runs each; work dir ${work}`);
 
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
-const clean = `rm -rf ${q(out)} ${q(join(layout, 'snapshots'))} ${q(join(layout, 'locks'))} && mkdir -p ${q(out)}`;
+// untimed: remove the last output and flush every dirty page, so no run pays for another's writeback
+const clean = `rm -rf ${q(out)} ${q(join(layout, 'snapshots'))} ${q(join(layout, 'locks'))} && mkdir -p ${q(out)} && sync`;
 const commands = [
   ['tsd', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(layout)} ${q(JSON.stringify(info.layer))} ${info.diffId} nosync`],
   ['tsd+syncfs', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(layout)} ${q(JSON.stringify(info.layer))} ${info.diffId} sync`],
