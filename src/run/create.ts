@@ -142,8 +142,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const name = reserved.right;
     // what gc must keep, recorded before the mount (src/store/roots.ts, docs/snapshots.md)
     const chain = img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [];
-    await Promise.all([fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`), fs.writeFile(f.snapshots, `${chain.join('\n')}\n`)]);
-    await Promise.all([fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
+    await Promise.all([fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`), fs.writeFile(f.snapshots, `${chain.join('\n')}\n`), fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
     const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs }, { volatile: o.rm });
     if (E.isLeft(m)) {
       await undo();
@@ -248,8 +247,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       hostname,
       readonly: o.readOnly,
     };
-    await fs.writeFile(join(f.bundle, 'config.json'), JSON.stringify(s));
-    await writeState(p, id, { status: 'created' });
+    await Promise.all([fs.writeFile(join(f.bundle, 'config.json'), JSON.stringify(s)), writeState(p, id, { status: 'created' })]);
     await writeAtomic(f.record, `${JSON.stringify(record)}\n`);
     return E.right({ record, spec: s });
   } catch (e) {
