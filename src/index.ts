@@ -42,3 +42,4 @@ export { load } from './store/load.js';
 export { importRootfs, importConfig, type ImportOptions } from './store/import.js';
 export { applyChange, applyChanges } from './store/change.js';
 export { decodeDockerManifest, cleanEntryName, type DockerArchiveItem } from './store/docker-archive.js';
+export { hostNofile } from './run/create.js';
