@@ -82,6 +82,41 @@ test('kill -9 during ingest leaves no blob under its final name, fsck stays clea
   removeDir(root);
 });
 
+test('kill -9 during load: no new blob, no name; fsck clean; gc removes the staged files', async () => {
+  const root = tempDir();
+  const seeded = await tsd('store', ['import', 'localhost/seed'], { root, input: await busyboxTar() });
+  assert.is(seeded.code, 0, seeded.stderr);
+  const before = blobNames(root);
+  const child = spawn(join(REPO, 'bin', 'tsd-store'), ['load'], { env: { ...process.env, TSD_ROOT: root }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => undefined);
+  const pack = tar.pack();
+  pack.on('error', () => undefined);
+  pack.pipe(child.stdin);
+  // a docker-archive whose small files arrive first and whose big layer never finishes
+  await new Promise<void>((r) => pack.entry({ name: 'manifest.json' }, JSON.stringify([{ Config: 'c.json', RepoTags: ['localhost/never:1'], Layers: ['l.tar'] }]), () => r()));
+  await new Promise<void>((r) => pack.entry({ name: 'c.json' }, '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}', () => r()));
+  const entry = pack.entry({ name: 'l.tar', size: 64 * 1024 * 1024 }, () => undefined);
+  entry.on('error', () => undefined);
+  for (let i = 0; i < 200 && !ingestNames(root).some((n) => statSync(join(root, 'ingest', n)).size > 1 << 20); i++) {
+    entry.write(Buffer.alloc(1 << 20, 1));
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(ingestNames(root).length >= 2, 'config and layer were being staged');
+  const exited = new Promise((r) => child.on('close', r));
+  child.kill('SIGKILL');
+  await exited;
+  pack.destroy();
+  assert.equal(blobNames(root), before, 'no new blob under a final name');
+  const ls = await tsd('store', ['ls', '--format', '{{.Repository}}'], { root });
+  assert.is(ls.stdout, 'localhost/seed\n');
+  const fsck = await tsd('store', ['fsck'], { root });
+  assert.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  const gc = await tsd('store', ['gc'], { root });
+  assert.match(gc.stdout, /Deleted: \d+ temp files? of dead processes/);
+  assert.equal(ingestNames(root), []);
+  removeDir(root);
+});
+
 test('8 concurrent writers (import + tag each) lose no tag and no blob', async () => {
   const root = tempDir();
   const dir = tempDir('tsd-tars-');
