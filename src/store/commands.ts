@@ -170,6 +170,7 @@ const loadCmd = command({
   description: 'read a docker-archive or OCI archive (plain or gzip) from stdin; prints image JSON lines',
   args: { root: rootOption, input: option({ type: optional(string), long: 'input', short: 'i', description: 'read from a file instead of stdin' }) },
   handler: async ({ root, input }) => {
+    if (input === undefined && io.isTTY.stdin) return E.left(failure('Usage', 'load: stdin is a terminal; pipe an archive in or use -i FILE'));
     const { load } = await import('./load.js');
     const { createReadStream } = await import('node:fs');
     return pipe(
@@ -193,6 +194,7 @@ const importCmd = command({
     ref: positional({ type: optional(string), displayName: 'REF' }),
   },
   handler: async ({ root, changes, message, ref }) => {
+    if (io.isTTY.stdin) return E.left(failure('Usage', 'import: stdin is a terminal; pipe a root file system tar in'));
     const { importRootfs } = await import('./import.js');
     return pipe(
       openStore(root),
