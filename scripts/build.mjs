@@ -1,7 +1,13 @@
 // Bundles each binary's CLI (and the library entry) into dist/ with esbuild.
 // Code splitting keeps start-up cheap: a binary loads only the chunks its verb imports.
+//
+// The build goes to a fresh folder under .dist/ and `dist` is then switched to it by renaming a
+// symlink over it, so a binary started while another build runs never sees half a dist/.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+
+const out = `.dist/${Date.now()}-${process.pid}`;
+mkdirSync(out, { recursive: true });
 
 const tools = ['ctx', 'build', 'pull', 'push', 'run', 'store'];
 const entryPoints = Object.fromEntries(
@@ -25,7 +31,7 @@ await build({
   plugins: [fpTsEs6],
   mainFields: ['module', 'main'],
   entryPoints,
-  outdir: 'dist',
+  outdir: out,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -45,8 +51,8 @@ await build({
   const { spawnSync } = await import('node:child_process');
   const cc = process.env.CC ?? 'cc';
   if (existsSync('src/run/supervisor.c') && spawnSync('sh', ['-c', `command -v ${cc}`]).status === 0) {
-    const r = spawnSync(cc, ['-O2', '-o', 'dist/tsd-supervisor.tmp', 'src/run/supervisor.c'], { stdio: 'inherit' });
-    if (r.status === 0) (await import('node:fs')).renameSync('dist/tsd-supervisor.tmp', 'dist/tsd-supervisor');
+    const r = spawnSync(cc, ['-O2', '-o', `${out}/tsd-supervisor.tmp`, 'src/run/supervisor.c'], { stdio: 'inherit' });
+    if (r.status === 0) (await import('node:fs')).renameSync(`${out}/tsd-supervisor.tmp`, `${out}/tsd-supervisor`);
   }
 }
 
@@ -57,7 +63,7 @@ await build({
   plugins: [fpTsEs6],
   mainFields: ['module', 'main'],
   entryPoints: Object.fromEntries(Object.entries(standalone).filter(([, src]) => existsSync(src))),
-  outdir: 'dist',
+  outdir: out,
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -67,3 +73,14 @@ await build({
   logLevel: 'warning',
   banner: { js: "import { createRequire as __tsdRequire } from 'node:module'; const require = __tsdRequire(import.meta.url);" },
 });
+
+// Switch dist to the new build atomically; an old real dist/ folder (from before) is replaced once.
+const link = `dist.new-${process.pid}`;
+symlinkSync(out, link);
+if (existsSync('dist') && !lstatSync('dist').isSymbolicLink()) rmSync('dist', { recursive: true, force: true });
+renameSync(link, 'dist');
+// Old builds go once no process can still be loading their chunks lazily.
+for (const name of readdirSync('.dist')) {
+  const dir = `.dist/${name}`;
+  if (dir !== out && Date.now() - statSync(dir).mtimeMs > 10 * 60_000) rmSync(dir, { recursive: true, force: true });
+}
