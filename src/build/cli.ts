@@ -2,7 +2,7 @@
 // JSON line on stdout; or `--output oci-archive:-` for the image as an OCI archive on stdout.
 // `--print` prints the parsed Dockerfile (the front end's printable form) and builds nothing.
 import { spawn } from 'node:child_process';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, existsSync, promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
@@ -63,10 +63,20 @@ const parseSecrets = (list: readonly string[]): E.Either<Failure, Map<string, st
   return E.right(out);
 };
 
+/**
+ * Where tsd-ctx is: beside the tsd-build that was started (bin/, or npm's .bin), else up from
+ * this bundle (dist/ may be a symlink into .dist/STAMP/), else on PATH.
+ */
+const siblingTool = (name: string): string => {
+  const started = process.argv[1];
+  const candidates = started ? [join(dirname(started), name)] : [];
+  for (let dir = dirname(fileURLToPath(import.meta.url)), i = 0; i < 4; i++, dir = dirname(dir)) candidates.push(join(dir, 'bin', name));
+  return candidates.find((c) => existsSync(c)) ?? name;
+};
+
 /** The context of `--context DIR`: exactly what `tsd-ctx DIR` sends (same .dockerignore rules). */
 const contextFromDir = (dir: string, dockerfile: string | undefined): { stream: Readable; done: Promise<string> } => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const bin = join(here, '..', 'bin', 'tsd-ctx');
+  const bin = siblingTool('tsd-ctx');
   const child = spawn(bin, [...(dockerfile !== undefined ? ['-f', dockerfile] : []), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -132,6 +132,17 @@ test('--progress=json: one progress event per line on stderr, stdout stays the i
   assert.ok(events.some((e) => e.event === 'done' && typeof e.ms === 'number'));
 });
 
+test('on a terminal: a live view that redraws its step lines (script(1) gives the pty)', () => {
+  const dir = writeContext([{ name: 'Dockerfile', content: `${BASE}\nRUN sleep 0.6 && echo live\n` }]);
+  dirs.push(dir);
+  const cmd = `${join(REPO, 'bin/tsd-build')} --no-cache --context ${dir} -t live-view`;
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
+  assert.is(r.status, 0, r.stdout);
+  assert.match(r.stdout, /\x1b\[\d+A/, 'moves the cursor up to redraw');
+  assert.match(r.stdout, / => \[stage-0 1\/1\] RUN sleep 0\.6 && echo live {2}DONE \d+\.\ds/);
+  assert.not.match(r.stdout, /^#\d+ /m, 'no plain lines on a terminal');
+});
+
 test('--print prints the parsed Dockerfile as JSON and builds nothing', () => {
   const b = build([], `${BASE}\nARG V=1\nRUN echo $V\n`, ['--print']);
   assert.is(b.code, 0, b.stderr);
