@@ -7,7 +7,8 @@ import { ExitCode, failure, type Failure } from '../failure.js';
 import type { ImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { pull } from '../pull/pull.js';
-import { resolveImage } from '../store/image.js';
+import { resolveImage, type ResolvedImage } from '../store/image.js';
+import { holdImage } from '../store/lease.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
 import type { StorePaths } from '../store/layout.js';
 import { lookupStep, recordStep, type CachedLayer } from './cache.js';
@@ -92,6 +93,12 @@ const triggersOf = (config: ImageConfig | undefined, file: string, from: Instruc
   return E.right(out);
 };
 
+/** An image to build on, its blobs leased so a concurrent rm + gc cannot take them mid-build. */
+const held = async (img: ResolvedImage, p: StorePaths): Promise<E.Either<Failure, ResolvedImage>> =>
+  (await holdImage(p, img))
+    ? E.right(img)
+    : E.left(failure('ImageRemoved', `image ${img.ref ?? img.configDigest}: removed from the store (gc) as the build started`, ExitCode.notFound));
+
 export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<Failure, BuildResult>> => {
   const parsed = parseDockerfile(req.dockerfile, { file: req.file });
   if (E.isLeft(parsed)) return parsed;
@@ -163,6 +170,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
         }
         img = await resolveImage(env.p, ps.base.ref)();
       }
+      if (E.isRight(img)) img = await held(img.right, env.p);
       if (E.isLeft(img)) {
         const why = img.left._tag === 'ImageNotFound' ? `image ${ps.base.ref}: not in the store (--pull=never)` : img.left.message;
         env.progress.error(n, why);
@@ -245,7 +253,8 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
           if (E.isLeft(s)) return s;
           layers = s.right.layers.map((l) => l.descriptor);
         } else {
-          const img = await resolveImage(env.p, source.ref)();
+          const found = await resolveImage(env.p, source.ref)();
+          const img = E.isRight(found) ? await held(found.right, env.p) : found;
           if (E.isLeft(img)) return E.left(failure(img.left._tag, `--from=${from}: ${img.left.message}`, img.left.exitCode));
           layers = img.right.manifest.layers;
         }

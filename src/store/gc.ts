@@ -15,6 +15,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import { isDigest, type Digest } from '../oci/digest.js';
+import { collectSnapshots } from '../snapshot/collect.js';
 import { newTempPath } from './blob.js';
 import { refNameOf, removeEntries } from './image.js';
 import type { StorePaths } from './layout.js';
@@ -94,6 +95,8 @@ export interface GcReport {
   readonly tempsRemoved: number;
   /** bytes freed by removed blobs and temp files */
   readonly reclaimed: number;
+  /** chain IDs of the unpacked layers (snapshots) removed: see src/snapshot/collect.ts */
+  readonly snapshotsRemoved: readonly Digest[];
 }
 
 export interface GcOptions {
@@ -152,7 +155,9 @@ export const gc = (p: StorePaths, options: GcOptions = {}): TE.TaskEither<Failur
       const unreached = blobs.filter((b) => !first.right.reached.has(b.digest));
       if (dryRun) {
         const removed = unreached.map((b) => ({ digest: b.digest, size: b.size }));
-        return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0) });
+        const snapshots = await collectSnapshots(p, first.right.reached, first.right.leased, { dryRun });
+        if (E.isLeft(snapshots)) return snapshots;
+        return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0), snapshotsRemoved: snapshots.right });
       }
       await fs.mkdir(p.ingest, { recursive: true });
       const aside = new Map<Digest, StoredBlob & { aside: string }>();
@@ -180,7 +185,10 @@ export const gc = (p: StorePaths, options: GcOptions = {}): TE.TaskEither<Failur
           removed.push({ digest: b.digest, size: b.size });
         }
       }
-      return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0) });
+      // snapshots last, from the same roots: an image's blobs and its unpacked layers go together
+      const snapshots = await collectSnapshots(p, second.right.reached, second.right.leased);
+      if (E.isLeft(snapshots)) return snapshots;
+      return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0), snapshotsRemoved: snapshots.right });
     } catch (e) {
       return E.left(fromError(`gc ${p.root}`)(e));
     }

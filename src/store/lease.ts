@@ -9,6 +9,9 @@
 import { appendFileSync, mkdirSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
+import { isForeignLayer } from '../oci/media-type.js';
+import { hasBlob } from './blob.js';
+import type { ResolvedImage } from './image.js';
 import { currentProcess, isAlive } from './lock.js';
 import type { StorePaths } from './layout.js';
 
@@ -49,4 +52,16 @@ export const liveLeases = async (p: StorePaths): Promise<Set<string>> => {
     for (const line of text.split('\n')) if (line) out.add(line);
   }
   return out;
+};
+
+/**
+ * Leases every blob of an image this process is about to build on (a base, a COPY --from
+ * source), then checks they are all still there: after this, a concurrent `rm` and gc of its
+ * name cannot take them away. False when some were gone already (a gc won the race).
+ */
+export const holdImage = async (p: StorePaths, img: ResolvedImage): Promise<boolean> => {
+  const layers = img.manifest.layers.filter((l) => !isForeignLayer(l.mediaType)).map((l) => l.digest);
+  const digests = [...new Set([img.entry.digest, img.manifestDescriptor.digest, img.configDigest, ...layers])];
+  for (const d of digests) leaseBlob(p, d);
+  return (await Promise.all(digests.map((d) => hasBlob(p, d)))).every(Boolean);
 };

@@ -4,8 +4,8 @@
 // dead breaks the lock by renaming the file to a unique name first and checking it renamed the
 // very file it judged stale, so two waiters cannot both break it or break a fresh lock.
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, promises as fs, readFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 
@@ -76,6 +76,21 @@ export interface Lock {
   readonly waitedMs: number;
 }
 
+/**
+ * Opt-in record of lock waits, for the concurrency suite and anyone measuring contention:
+ * with TSD_LOCK_STATS=FILE every acquisition appends one line `WAITED_MS LOCK_NAME PID` to FILE.
+ * A failed append (disk full, bad path) is ignored: statistics never fail an operation.
+ */
+const recordWait = (path: string, waitedMs: number): void => {
+  const file = process.env.TSD_LOCK_STATS;
+  if (!file) return;
+  try {
+    appendFileSync(file, `${waitedMs} ${basename(path)} ${process.pid}\n`);
+  } catch {
+    // ignored on purpose
+  }
+};
+
 export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Lock> => {
   const holder: LockHolder = { ...currentProcess(), nonce: randomBytes(8).toString('hex') };
   const text = JSON.stringify(holder);
@@ -88,7 +103,9 @@ export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Loc
       } finally {
         await fh.close();
       }
-      return { path, holder, waitedMs: Date.now() - started };
+      const waitedMs = Date.now() - started;
+      recordWait(path, waitedMs);
+      return { path, holder, waitedMs };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {

@@ -15,13 +15,14 @@ const ok = (code = 0): CommandResult => E.right(code);
 
 const dryRunFlag = flag({ long: 'dry-run', short: 'n', description: 'print what would be removed, remove nothing' });
 
-const printGc = async (r: { removed: readonly { digest: string; size: number }[]; tempsRemoved: number; reclaimed: number; untagged?: number }, json: boolean, dryRun: boolean) => {
+const printGc = async (r: { removed: readonly { digest: string; size: number }[]; tempsRemoved: number; reclaimed: number; snapshotsRemoved: readonly string[]; untagged?: number }, json: boolean, dryRun: boolean) => {
   if (json) {
-    await write(io.stdout, `${JSON.stringify({ v: 1, type: 'gc', dryRun, removed: r.removed, tempsRemoved: r.tempsRemoved, reclaimed: r.reclaimed, ...(r.untagged !== undefined ? { untagged: r.untagged } : {}) })}\n`);
+    await write(io.stdout, `${JSON.stringify({ v: 1, type: 'gc', dryRun, removed: r.removed, tempsRemoved: r.tempsRemoved, reclaimed: r.reclaimed, snapshotsRemoved: r.snapshotsRemoved, ...(r.untagged !== undefined ? { untagged: r.untagged } : {}) })}\n`);
     return;
   }
   const verb = dryRun ? 'Would delete' : 'Deleted';
   for (const b of r.removed) await write(io.stdout, `${verb}: ${b.digest}\n`);
+  for (const c of r.snapshotsRemoved) await write(io.stdout, `${verb} snapshot: ${c}\n`);
   if (r.tempsRemoved > 0) await write(io.stdout, `${verb}: ${r.tempsRemoved} temp file${r.tempsRemoved === 1 ? '' : 's'} of dead processes\n`);
   await write(io.stdout, `Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
 };
