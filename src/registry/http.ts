@@ -30,8 +30,22 @@ const httpsLib = () =>
   (tls ??= import('node:https').then((https) => ({ request: https.request, agent: new https.Agent({ keepAlive: true, maxSockets: 32 }) })));
 
 const MAX_REDIRECTS = 5;
-/** No response headers within this time is a network fault (retried like a reset). */
-const HEADER_TIMEOUT_MS = Number(process.env.TSD_HTTP_TIMEOUT_MS ?? 60_000);
+
+/**
+ * The idle timeout: a connection on which nothing moves (no response, no body byte received, no
+ * request byte accepted) for this long is a network fault, retried like a reset. Set by
+ * TSD_HTTP_TIMEOUT (seconds, or with a unit: 500ms, 30s, 2m; 0 turns it off), default 60 s;
+ * TSD_HTTP_TIMEOUT_MS (milliseconds) is still read. A slow drip never trips it: any byte resets it.
+ */
+export const httpTimeoutMs = (env: NodeJS.ProcessEnv = process.env): number => {
+  const ms = env.TSD_HTTP_TIMEOUT_MS;
+  if (env.TSD_HTTP_TIMEOUT === undefined && ms !== undefined && /^\d+$/.test(ms.trim())) return Number(ms);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(env.TSD_HTTP_TIMEOUT ?? '');
+  if (!m) return 60_000;
+  return Math.round(Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000));
+};
+
+const seconds = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`);
 
 export const networkFailure = (what: string, e: unknown): Failure => {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -75,7 +89,8 @@ export const readBody = (r: HttpResponse, max: number, what: string): Promise<Bu
       }),
     );
     r.body.on('error', (e) => settle(() => reject(networkFailure(what, e))));
-    r.body.on('aborted', () => settle(() => reject(failure('Truncated', `${what}: connection closed mid-body`, ExitCode.tool, true))));
+    // a body destroyed with a reason (the idle timeout) reports that reason, not a bare close
+    r.body.on('aborted', () => settle(() => reject(r.body.errored ? networkFailure(what, r.body.errored) : failure('Truncated', `${what}: connection closed mid-body`, ExitCode.tool, true))));
   });
 
 const sameOrigin = (a: URL, b: URL): boolean => a.protocol === b.protocol && a.host === b.host;
@@ -84,15 +99,21 @@ const once = async (req: HttpRequest, url: URL, headers: Record<string, string>)
   const { request, agent } = url.protocol === 'https:' ? await httpsLib() : { request: http.request, agent: httpAgent };
   return new Promise((resolve, reject) => {
     const body = req.body?.();
+    let response: IncomingMessage | undefined;
     const out = request(url, { method: req.method, headers, agent }, (res) => {
-      clearTimeout(timer);
+      response = res;
       resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
     });
-    const timer = setTimeout(() => out.destroy(Object.assign(new Error('no response'), { code: 'ETIMEDOUT' })), HEADER_TIMEOUT_MS);
-    out.on('error', (e) => {
-      clearTimeout(timer);
-      reject(networkFailure(`${req.method} ${url.host}${url.pathname}`, e));
-    });
+    // the socket's idle timer runs while this request holds it, its response body included
+    const idle = httpTimeoutMs();
+    if (idle > 0) {
+      out.setTimeout(idle, () => {
+        const e = Object.assign(new Error(`no data for ${seconds(idle)} (TSD_HTTP_TIMEOUT)`), { code: 'ETIMEDOUT' });
+        if (response && !response.complete) response.destroy(e);
+        out.destroy(e);
+      });
+    }
+    out.on('error', (e) => reject(networkFailure(`${req.method} ${url.host}${url.pathname}`, e)));
     if (body === undefined) out.end();
     else if (Buffer.isBuffer(body)) out.end(body);
     else {

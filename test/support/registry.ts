@@ -195,7 +195,13 @@ export type Fault =
   /** answer 200 with this body instead of the registry's (with or without a Content-Length) */
   | { readonly kind: 'replace'; readonly body: Buffer; readonly contentType: string; readonly chunked?: boolean }
   /** answer 307 to this base URL + the request's path (blob storage elsewhere) */
-  | { readonly kind: 'redirect'; readonly to: string };
+  | { readonly kind: 'redirect'; readonly to: string }
+  /** accept the request and never answer (nor read its body): a stalled server */
+  | { readonly kind: 'hang' }
+  /** pass the response body on `bytes` at a time, one burst every `everyMs` */
+  | { readonly kind: 'drip'; readonly bytes: number; readonly everyMs: number }
+  /** close the connection once this many request body bytes have come in (an upload cut short) */
+  | { readonly kind: 'resetUpload'; readonly after: number };
 
 export interface FaultRule {
   /** which requests: a substring of "METHOD /path" */
@@ -217,6 +223,7 @@ export interface FaultProxy {
 export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
   const rules: FaultRule[] = [];
   const seen: string[] = [];
+  const hung: http.ServerResponse[] = [];
   const [targetHost, targetPort] = target.split(':');
   const server = http.createServer((req, res) => {
     const line = `${req.method} ${req.url}`;
@@ -230,6 +237,18 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
       if (fault.chunked) for (let i = 0; i < fault.body.length; i += 65536) res.write(fault.body.subarray(i, i + 65536));
       else res.write(fault.body);
       res.end();
+      return;
+    }
+    if (fault?.kind === 'hang') {
+      hung.push(res);
+      return;
+    }
+    if (fault?.kind === 'resetUpload') {
+      let n = 0;
+      req.on('data', (c: Buffer) => {
+        n += c.length;
+        if (n >= fault.after) req.socket.destroy();
+      });
       return;
     }
     if (fault?.kind === 'redirect') {
@@ -252,6 +271,23 @@ export const startFaultProxy = async (target: string): Promise<FaultProxy> => {
       const headers = { ...upRes.headers };
       if (fault.kind === 'truncate') delete headers['content-length'];
       res.writeHead(upRes.statusCode ?? 200, headers);
+      if (fault.kind === 'drip') {
+        const chunks: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => chunks.push(c));
+        upRes.on('end', () => {
+          const all = Buffer.concat(chunks);
+          let at = 0;
+          const tick = () => {
+            if (res.destroyed) return;
+            res.write(all.subarray(at, at + fault.bytes));
+            at += fault.bytes;
+            if (at >= all.length) res.end();
+            else setTimeout(tick, fault.everyMs);
+          };
+          tick();
+        });
+        return;
+      }
       let offset = 0;
       upRes.on('data', (chunk: Buffer) => {
         const start = offset;
