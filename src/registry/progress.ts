@@ -4,6 +4,7 @@
 import type { Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import { shortId } from '../oci/digest.js';
+import { humanSize } from '../store/listing.js';
 
 export type TransferEvent =
   | { readonly event: 'resolved'; readonly ref: string; readonly digest: Digest; readonly blobs: number }
@@ -21,16 +22,6 @@ export const silent: Report = () => undefined;
 
 export type ProgressMode = 'auto' | 'tty' | 'plain' | 'json' | 'quiet';
 
-const size = (n: number): string => {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v < 10 && i > 0 ? v.toFixed(2) : v < 100 && i > 0 ? v.toFixed(1) : Math.round(v)}${units[i]}`;
-};
 
 /** One line per event that matters; byte counts are left out. */
 const plain = (tool: string, out: Writable): Report => (e) => {
@@ -38,11 +29,11 @@ const plain = (tool: string, out: Writable): Report => (e) => {
     case 'resolved':
       return void out.write(`${tool}: ${e.ref}: ${e.digest} (${e.blobs} blobs)\n`);
     case 'start':
-      return void out.write(`${tool}: ${shortId(e.digest)}: ${e.offset > 0 ? `resuming at ${size(e.offset)} of` : tool === 'tsd-push' ? 'uploading' : 'fetching'} ${size(e.total)}\n`);
+      return void out.write(`${tool}: ${shortId(e.digest)}: ${e.offset > 0 ? `resuming at ${humanSize(e.offset)} of` : tool === 'tsd-push' ? 'uploading' : 'fetching'} ${humanSize(e.total)}\n`);
     case 'skip':
       return void out.write(`${tool}: ${shortId(e.digest)}: ${e.reason === 'present' ? 'already present' : e.reason === 'exists' ? 'already in the registry' : 'mounted'}\n`);
     case 'done':
-      return void out.write(`${tool}: ${shortId(e.digest)}: done ${size(e.total)}\n`);
+      return void out.write(`${tool}: ${shortId(e.digest)}: done ${humanSize(e.total)}\n`);
     case 'retry':
       return void out.write(`${tool}: ${e.what}: ${e.reason}; retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s\n`);
     case 'manifest':
@@ -84,7 +75,7 @@ const tty = (tool: string, out: Writable): Report => {
     let text = drawn > 0 ? `\x1b[${drawn}A` : '';
     for (const [digest, r] of rows) {
       const secs = Math.max(0.001, (now - r.started) / 1000);
-      const detail = r.state === 'moving' ? `${bar(r.done, r.total)} ${size(r.done)}/${size(r.total)} ${size(r.done / secs)}/s` : r.state;
+      const detail = r.state === 'moving' ? `${bar(r.done, r.total)} ${humanSize(r.done)}/${humanSize(r.total)} ${humanSize(r.done / secs)}/s` : r.state;
       text += `\x1b[2K${shortId(digest as Digest)}: ${detail}\n`;
     }
     drawn = rows.size;
@@ -105,7 +96,7 @@ const tty = (tool: string, out: Writable): Report => {
         return draw(true);
       case 'done': {
         const r = rows.get(e.digest);
-        rows.set(e.digest, { done: e.total, total: e.total, state: `done ${size(e.total)}${r ? ` in ${((Date.now() - r.started) / 1000).toFixed(1)} s` : ''}`, started: r?.started ?? Date.now() });
+        rows.set(e.digest, { done: e.total, total: e.total, state: `done ${humanSize(e.total)}${r ? ` in ${((Date.now() - r.started) / 1000).toFixed(1)} s` : ''}`, started: r?.started ?? Date.now() });
         return draw(true);
       }
       default:

@@ -21,6 +21,7 @@ import { chainIds } from './chain-id.js';
 import { decompressor, isDecoderError, sniffCompression } from './decompress.js';
 import { extractLayer, HostileEntry, type ExtractReport } from './extract.js';
 import { createRootFs, UnsafePath } from './rootfs-fs.js';
+import { fsyncPath } from '../store/durable.js';
 
 export interface UnpackOptions {
   /** flush the snapshot to disk (syncfs) before it gets its final name; default true */
@@ -61,14 +62,6 @@ const snapshotLock = (p: StorePaths, chainId: Digest): string => p.lock(`snapsho
 
 const exists = (path: string): Promise<boolean> => fs.stat(path).then(() => true, () => false);
 
-const fsyncDir = async (dir: string): Promise<void> => {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-};
 
 /** One line naming the layer for whatever went wrong while unpacking it. */
 const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
@@ -120,7 +113,7 @@ export const unpackLayer = (p: StorePaths, layer: Descriptor, diffId: Digest, ch
       await fs.writeFile(join(tmp, 'snapshot.json'), JSON.stringify(info) + '\n');
       if (options.sync !== false) await execa('sync', ['-f', tmp]);
       await fs.rename(tmp, home);
-      await fsyncDir(p.snapshots);
+      await fsyncPath(p.snapshots);
       return E.right({ chainId, dir, created: true, report });
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);

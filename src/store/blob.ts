@@ -9,8 +9,10 @@ import { pipeline } from 'node:stream/promises';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import { algorithmOf, DigestingStream, digestOf, type Digest } from '../oci/digest.js';
+import { fsyncPath } from './durable.js';
 import { leaseBlob } from './lease.js';
 import type { StorePaths } from './layout.js';
+import { isAlive } from './lock.js';
 
 export interface Expected {
   readonly digest?: Digest;
@@ -41,14 +43,6 @@ class SizeLimit extends Transform {
   }
 }
 
-const fsyncDir = async (dir: string): Promise<void> => {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-};
 
 export const newTempPath = (p: StorePaths, suffix = 'tmp'): string =>
   join(p.ingest, `${process.pid}-${randomBytes(8).toString('hex')}.${suffix}`);
@@ -62,7 +56,7 @@ export const commitTemp = async (p: StorePaths, tmp: string, digest: Digest): Pr
   const final = p.blob(digest);
   await fs.mkdir(p.blobDir(algorithmOf(digest)), { recursive: true });
   await fs.rename(tmp, final);
-  await fsyncDir(p.blobDir(algorithmOf(digest)));
+  await fsyncPath(p.blobDir(algorithmOf(digest)));
 };
 
 /**
@@ -99,11 +93,49 @@ export const ingest = (p: StorePaths, source: Readable, expected: Expected = {},
 export const putBytes = (p: StorePaths, bytes: Uint8Array | string, expected: Expected = {}, what = 'blob'): TE.TaskEither<Failure, Written> =>
   ingest(p, Readable.from([Buffer.from(bytes)]), expected.digest ? expected : { digest: digestOf(bytes) }, what);
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * gc moves each blob it did not reach aside for a moment and puts back what a new tag or lease
+ * needs (gc.ts), so a blob just written and tagged can be missing from its name while a gc runs.
+ * A reader that finds a blob missing calls this: it waits while another live process holds the
+ * gc lock (at most `maxMs`), then the reader looks once more.
+ */
+export const gcSettled = async (p: StorePaths, maxMs = 10 * 60_000): Promise<void> => {
+  const started = Date.now();
+  while (Date.now() - started < maxMs) {
+    const text = await fs.readFile(p.lock('gc'), 'utf8').catch(() => undefined);
+    if (text === undefined) return;
+    let holder: { pid?: unknown; start?: unknown } | undefined;
+    try {
+      holder = JSON.parse(text) as { pid?: unknown; start?: unknown };
+    } catch {
+      holder = undefined; // being written: wait
+    }
+    if (holder !== undefined) {
+      if (typeof holder.pid !== 'number' || typeof holder.start !== 'string' || holder.pid === process.pid) return;
+      if (!isAlive({ pid: holder.pid, start: holder.start })) return;
+    }
+    await sleep(20);
+  }
+};
+
+/** Runs `look`; when it finds the blob missing (ENOENT), waits for a running gc and looks once more. */
+const lookTwice = async <A>(p: StorePaths, look: () => Promise<A>): Promise<A> => {
+  try {
+    return await look();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') throw e;
+    await gcSettled(p);
+    return look();
+  }
+};
+
 export const hasBlob = async (p: StorePaths, digest: Digest): Promise<boolean> =>
-  fs.stat(p.blob(digest)).then((s) => s.isFile(), () => false);
+  lookTwice(p, () => fs.stat(p.blob(digest))).then((s) => s.isFile(), () => false);
 
 export const blobSize = (p: StorePaths, digest: Digest): TE.TaskEither<Failure, number> =>
-  TE.tryCatch(async () => (await fs.stat(p.blob(digest))).size, (e) => missingOr(digest, e));
+  TE.tryCatch(async () => (await lookTwice(p, () => fs.stat(p.blob(digest)))).size, (e) => missingOr(digest, e));
 
 const missingOr = (digest: Digest, e: unknown): Failure =>
   (e as NodeJS.ErrnoException)?.code === 'ENOENT'
@@ -125,15 +157,23 @@ export const openBlob = (p: StorePaths, digest: Digest): Readable => {
     },
   });
   hasher.resume();
-  const file = createReadStream(p.blob(digest));
-  file.on('error', (e) => verify.destroy(missingOr(digest, e) as unknown as Error));
-  return file.pipe(verify);
+  const open = (again: boolean): void => {
+    const file = createReadStream(p.blob(digest));
+    file.on('error', (e) => {
+      // missing: maybe only for a moment, while a gc runs (see gcSettled); the open fails before any data
+      if (again && (e as NodeJS.ErrnoException).code === 'ENOENT') void gcSettled(p).then(() => open(false));
+      else verify.destroy(missingOr(digest, e) as unknown as Error);
+    });
+    file.pipe(verify);
+  };
+  open(true);
+  return verify;
 };
 
 /** Reads a small blob whole (manifests, configs), verified; refuses one larger than `max`. */
 export const readBlob = (p: StorePaths, digest: Digest, max = 64 * 1024 * 1024): TE.TaskEither<Failure, Buffer> => async () => {
   try {
-    const bytes = await fs.readFile(p.blob(digest));
+    const bytes = await lookTwice(p, () => fs.readFile(p.blob(digest)));
     if (bytes.length > max) return { _tag: 'Left', left: failure('BlobTooLarge', `blob ${digest}: larger than ${max} bytes`) };
     const actual = digestOf(bytes, algorithmOf(digest));
     if (actual !== digest) return { _tag: 'Left', left: digestMismatch(`blob ${digest}`, digest, actual) };

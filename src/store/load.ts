@@ -20,6 +20,7 @@ import { hostPlatform, platformMatches } from '../oci/platform.js';
 import { commitTemp, newTempPath, putBytes } from './blob.js';
 import { DiffIdTap, plainTar } from './decompress.js';
 import { cleanEntryName, decodeDockerManifest, linkTarget, normalizeName, ociEntryName } from './docker-archive.js';
+import { fsyncPath } from './durable.js';
 import { addUntagged, tagDescriptor } from './image.js';
 import type { StorePaths } from './layout.js';
 
@@ -216,14 +217,6 @@ const verifyDocker = async (staging: Staging): Promise<Verified> => {
   return { blobs, images };
 };
 
-const syncFile = async (path: string): Promise<void> => {
-  const fh = await fs.open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-};
 
 /** Loads an archive; returns one image message per name (or per unnamed image). */
 export const load = (p: StorePaths, input: Readable): TE.TaskEither<Failure, readonly ImageMessage[]> => async () => {
@@ -235,7 +228,7 @@ export const load = (p: StorePaths, input: Readable): TE.TaskEither<Failure, rea
     else if (staging.documents.has('manifest.json')) verified = await verifyDocker(staging);
     else throw invalid('neither manifest.json nor an OCI index.json: not a docker save or OCI archive');
     for (const [digest, s] of verified.blobs) {
-      await syncFile(s.tmp);
+      await fsyncPath(s.tmp);
       // one file may stand for a digest twice (links): commit it once, then keep a copy
       const done = await fs.stat(p.blob(digest)).then(() => true, () => false);
       if (done) continue;
