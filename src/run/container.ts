@@ -17,7 +17,7 @@ import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { ContainerMessage } from '../message.js';
 import type { StorePaths } from '../store/layout.js';
 import type { HealthCheck } from './health.js';
-import type { RestartPolicy } from './options.js';
+import type { LogRotation, RestartPolicy } from './options.js';
 import type { PortMapping } from './ports.js';
 import type { NetworkMode } from './spec.js';
 
@@ -36,6 +36,8 @@ export interface ContainerRecord {
   readonly stopSignal: string;
   readonly stopTimeout: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** --log-opt max-size/max-file: the supervisor rotates the logs */
+  readonly logRotation?: LogRotation;
   readonly network: NetworkMode;
   readonly ports: readonly PortMapping[];
   readonly runtime: string;

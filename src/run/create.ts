@@ -237,6 +237,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       stopSignal: o.stopSignal ?? image.StopSignal ?? 'SIGTERM',
       stopTimeout: o.stopTimeout ?? 10,
       labels: { ...(image.Labels ?? {}), ...o.labels },
+      ...(o.logRotation !== undefined ? { logRotation: o.logRotation } : {}),
       network: o.network,
       ports: o.publish,
       runtime: o.runtime,

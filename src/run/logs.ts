@@ -4,6 +4,8 @@
 // ("SIZE EPOCH_NS" each time a file grew, seen through inotify) when bytes arrived, which dates
 // every line without any process copying the output. Lines written while no supervisor watched
 // (it was killed) get the file's modification time: the latest they can have been written.
+// With --log-opt max-size the supervisor rotates a log by copy-truncate: X.log.N … X.log.1 are
+// older output (each with its X.idx.N), read before X.log, oldest first.
 import { promises as fs } from 'node:fs';
 import type { Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
@@ -110,21 +112,49 @@ const emit = async (s: Stream, data: Buffer, base: number, mtimeNs: bigint, o: L
   return start;
 };
 
+/** The rotated files of a log that exist, oldest first: X.N … X.1 (with their indexes). */
+const rotated = async (s: Stream): Promise<Stream[]> => {
+  const found: Stream[] = [];
+  for (let k = 1; k <= 100; k++) {
+    const ok = await fs.access(`${s.file}.${k}`).then(() => true, () => false);
+    if (!ok) break;
+    found.unshift({ ...s, file: `${s.file}.${k}`, index: `${s.index}.${k}` });
+  }
+  return found;
+};
+
 export const printLogs = async (files: { stdout: string; stderr: string; stdoutIdx: string; stderrIdx: string }, out: Writable, err: Writable, o: LogOptions): Promise<CommandResult> => {
   const streams: Stream[] = [
     { file: files.stdout, index: files.stdoutIdx, to: out, offset: 0 },
     { file: files.stderr, index: files.stderrIdx, to: err, offset: 0 },
   ];
   for (const s of streams) {
-    const { data, mtimeNs } = await readFrom(s.file, 0);
-    const from = o.tail === undefined ? 0 : tailOffset(data, o.tail);
-    s.offset = from + (await emit(s, data.subarray(from), from, mtimeNs, o, !o.finished));
+    // the rotated files, then the live one: --tail counts lines across all of them
+    const parts = [...(await rotated(s)), s];
+    const read = await Promise.all(parts.map((part) => readFrom(part.file, 0)));
+    const from = o.tail === undefined ? 0 : tailOffset(Buffer.concat(read.map((r) => r.data)), o.tail);
+    let base = 0;
+    for (const [i, part] of parts.entries()) {
+      const { data, mtimeNs } = read[i] as { data: Buffer; mtimeNs: bigint };
+      const start = Math.max(0, from - base);
+      base += data.length;
+      if (start >= data.length && part !== s) continue;
+      const used = await emit(part, data.subarray(start), start, mtimeNs, o, part !== s || !o.finished);
+      if (part === s) s.offset = start + used;
+    }
   }
   if (!o.finished) return E.right(0);
   for (;;) {
     const done = await o.finished();
     let more = false;
     for (const s of streams) {
+      // rotated meanwhile (the live file is shorter than what we read): finish the copy first
+      const size = await fs.stat(s.file).then((st) => st.size, () => 0);
+      if (size < s.offset) {
+        const old = await readFrom(`${s.file}.1`, s.offset);
+        await emit({ ...s, file: `${s.file}.1`, index: `${s.index}.1` }, old.data, s.offset, old.mtimeNs, o, true);
+        s.offset = 0;
+      }
       const { data, mtimeNs } = await readFrom(s.file, s.offset);
       const used = await emit(s, data, s.offset, mtimeNs, o, done);
       if (used > 0) more = true;

@@ -36,6 +36,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { long: 'stop-signal', value: true, description: 'signal that stops the container (default SIGTERM or the image\'s)' },
   { long: 'stop-timeout', value: true, description: 'seconds before SIGKILL on stop (default 10)' },
   { long: 'label', short: 'l', value: true, description: 'KEY=VALUE metadata' },
+  { long: 'log-opt', value: true, description: 'max-size=SIZE, max-file=N: rotate the log (repeatable)' },
   { long: 'network', value: true, description: 'private (default; own namespace with loopback), none, host' },
   { long: 'net', value: true },
   { long: 'publish', short: 'p', value: true, description: 'publish a port: [IP:]HOST:CONTAINER[/tcp]' },
@@ -52,6 +53,33 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
 ];
 
 export type RestartPolicy = { readonly name: 'no' | 'always' | 'unless-stopped' } | { readonly name: 'on-failure'; readonly max: number };
+
+/** Log rotation: the live log is rotated once it reaches maxSize; maxFile files in all are kept. */
+export interface LogRotation {
+  readonly maxSize: number;
+  readonly maxFile: number;
+}
+
+/** Docker's `--log-opt key=value` (repeated; also key=value,key=value): max-size and max-file. */
+export const parseLogOpts = (opts: readonly string[]): E.Either<Failure, LogRotation | undefined> => {
+  let maxSize: number | undefined;
+  let maxFile: number | undefined;
+  for (const o of opts.flatMap((x) => x.split(','))) {
+    const eq = o.indexOf('=');
+    const [k, val] = eq < 0 ? [o, ''] : [o.slice(0, eq).trim(), o.slice(eq + 1).trim()];
+    if (k === 'max-size') {
+      const b = parseBytes('--log-opt max-size', val);
+      if (E.isLeft(b)) return b;
+      if (b.right < 1) return E.left(bad(`--log-opt max-size: ${JSON.stringify(val)} must be more than 0`));
+      maxSize = b.right;
+    } else if (k === 'max-file') {
+      if (!/^\d+$/.test(val) || Number(val) < 1 || Number(val) > 100) return E.left(bad(`--log-opt max-file: ${JSON.stringify(val)}: expected a whole number from 1 to 100`));
+      maxFile = Number(val);
+    } else return E.left(bad(`--log-opt: unknown option ${JSON.stringify(o)} (max-size=SIZE, max-file=N)`));
+  }
+  if (maxFile !== undefined && maxSize === undefined) return E.left(bad('--log-opt max-file needs max-size'));
+  return E.right(maxSize === undefined ? undefined : { maxSize, maxFile: maxFile ?? 1 });
+};
 
 export interface HealthOverride {
   readonly cmd?: string;
@@ -88,6 +116,7 @@ export interface RunOptions {
   readonly stopSignal?: string;
   readonly stopTimeout?: number;
   readonly labels: Readonly<Record<string, string>>;
+  readonly logRotation?: LogRotation;
   readonly network: NetworkMode;
   readonly publish: readonly PortMapping[];
   readonly runtime: string;
@@ -210,6 +239,8 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
   }
   const name = v('name');
   if (name !== undefined && !/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) return E.left(bad(`--name: invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`));
+  const logRotation = parseLogOpts(allValues(p, 'log-opt'));
+  if (E.isLeft(logRotation)) return logRotation;
   const detach = isSet(p, 'detach');
   if (detach && isSet(p, 'rm') && restart.right.name !== 'no') return E.left(bad('--restart and --rm cannot be combined'));
   const entrypoint = v('entrypoint');
@@ -239,6 +270,7 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
     ...(v('stop-signal') !== undefined ? { stopSignal: v('stop-signal') } : {}),
     ...(stopTimeout !== undefined ? { stopTimeout } : {}),
     labels,
+    ...(logRotation.right !== undefined ? { logRotation: logRotation.right } : {}),
     network: net,
     publish: publish.right,
     runtime: v('runtime') ?? 'runc',

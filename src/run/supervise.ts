@@ -54,6 +54,10 @@ export const ensureSupervisor = async (): Promise<E.Either<Failure, string>> => 
 /** The runtime's state directory inside the store, so each store's containers stay its own. */
 export const runtimeRoot = (p: StorePaths): string => join(p.root, 'runtime');
 
+/** Log rotation for the supervisor (see supervisor.c): none when the variables are absent. Pure. */
+export const logEnv = (r: ContainerRecord): Record<string, string> =>
+  r.logRotation ? { TSD_LOG_MAX_SIZE: String(r.logRotation.maxSize), TSD_LOG_MAX_FILE: String(r.logRotation.maxFile) } : { TSD_LOG_MAX_SIZE: '', TSD_LOG_MAX_FILE: '' };
+
 /** The supervisor's argv (see the usage comment in supervisor.c). Pure. */
 export const supervisorArgs = (p: StorePaths, r: ContainerRecord): string[] => {
   const h = r.health;
@@ -86,7 +90,7 @@ export const startSupervised = async (p: StorePaths, r: ContainerRecord): Promis
   const f = files(p, r.id);
   await fs.rm(f.stopRequested, { force: true });
   const log = openSync(join(f.dir, 'supervisor.log'), 'a');
-  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'], env: { ...process.env, TSD_STOP_SIGNAL: r.stopSignal } });
+  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'], env: { ...process.env, TSD_STOP_SIGNAL: r.stopSignal, ...logEnv(r) } });
   closeSync(log);
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   const report = await new Promise<string>((done) => {

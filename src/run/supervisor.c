@@ -8,6 +8,9 @@
  *  - is the container's subreaper, so it reaps it and records state.json atomically (temp +
  *    rename): running, exit code, OOM kill (memory.oom_control), restart count, health;
  *  - notes when each log grew (inotify → stdout.idx/stderr.idx), so `logs -t` can date lines;
+ *  - rotates each log once it reaches $TSD_LOG_MAX_SIZE bytes, keeping $TSD_LOG_MAX_FILE files in
+ *    all (copy-truncate: X.log is copied to X.log.1 and truncated; the container's O_APPEND fd
+ *    writes on at the new end, so it never needs reopening and nothing sits between it and disk);
  *  - applies the restart policy, runs the HEALTHCHECK with `RUNTIME exec`, publishes ports;
  *  - forwards SIGTERM/SIGINT it receives to the container as its stop signal ($TSD_STOP_SIGNAL);
  *  - runs as two processes, a watchdog and a worker, both subreapers: `kill -9` of either one
@@ -56,6 +59,9 @@ static int hlast = -1;
    "SIZE EPOCH_NS" in stdout.idx/stderr.idx each time one grows, so `logs -t` can date lines */
 static int ifd = -1, logfd[2] = {-1, -1}, idxfd[2] = {-1, -1};
 static long long logsize[2];
+/* rotation (--log-opt): 0 = never */
+static long long maxsize = 0;
+static int maxfile = 1;
 static long long hdeadline = 0, hnext = 0, tstart = 0;
 
 static long long now_ms(void) {
@@ -315,10 +321,76 @@ static void report(const char *line) {
   statusfd = -1;
 }
 
+static const char *lognames[2] = {"stdout.log", "stderr.log"}, *idxnames[2] = {"stdout.idx", "stderr.idx"};
+
+/* NAME.k → NAME.k+1 for k = maxfile-2 … 1 (the oldest falls off), then NAME → NAME.1 is made by
+   the caller. */
+static void shift(const char *name) {
+  char a[4200], b[4200];
+  for (int k = maxfile - 2; k >= 1; k--) {
+    snprintf(a, sizeof a, "%s/%s.%d", dir, name, k);
+    snprintf(b, sizeof b, "%s/%s.%d", dir, name, k + 1);
+    rename(a, b);
+  }
+}
+
+/* Copies what log i holds to log.1 (via a temp name), then truncates it. Bytes the container
+   appends while we copy are copied too (we copy until the size stops moving); only a write landing
+   between the last size check and the truncate (a few microseconds) can be lost. */
+static void rotate(int i) {
+  char p[4096], one[4200], tmp[4200];
+  path(p, sizeof p, lognames[i]);
+  int w = open(p, O_WRONLY | O_CLOEXEC);
+  if (w < 0) return;
+  if (maxfile > 1) {
+    snprintf(one, sizeof one, "%s.1", p);
+    snprintf(tmp, sizeof tmp, "%s.1.tmp", p);
+    shift(lognames[i]); /* the oldest goes first, so the copy never adds a file beyond max-file */
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (out < 0) { close(w); return; }
+    off_t off = 0;
+    struct stat st;
+    while (fstat(logfd[i], &st) == 0 && st.st_size > off && off < 4 * maxsize + (1 << 20)) { /* bounded: a writer faster than a copy cannot hold us here */
+      ssize_t n = copy_file_range(logfd[i], &off, out, NULL, (size_t)(st.st_size - off), 0);
+      if (n <= 0) {
+        char buf[65536];
+        ssize_t r = pread(logfd[i], buf, sizeof buf, off);
+        if (r <= 0 || write(out, buf, (size_t)r) != r) break;
+        off += r;
+      }
+    }
+    if (ftruncate(w, 0) < 0) {}
+    close(out);
+    rename(tmp, one);
+    /* the time index goes with it: its offsets are offsets in the file just rotated */
+    char ip[4096], ione[4200];
+    path(ip, sizeof ip, idxnames[i]);
+    snprintf(ione, sizeof ione, "%s.1", ip);
+    shift(idxnames[i]);
+    rename(ip, ione);
+  } else {
+    if (ftruncate(w, 0) < 0) {}
+    char ip[4096];
+    path(ip, sizeof ip, idxnames[i]);
+    unlink(ip);
+  }
+  close(w);
+  char ip[4096];
+  path(ip, sizeof ip, idxnames[i]);
+  if (idxfd[i] >= 0) close(idxfd[i]);
+  idxfd[i] = open(ip, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  logsize[i] = 0;
+}
+
 static void index_logs(void) {
   for (int i = 0; i < 2; i++) {
     struct stat st;
-    if (logfd[i] < 0 || fstat(logfd[i], &st) < 0 || st.st_size <= logsize[i]) continue;
+    if (logfd[i] < 0 || fstat(logfd[i], &st) < 0) continue;
+    if (maxsize > 0 && st.st_size >= maxsize) {
+      rotate(i);
+      if (fstat(logfd[i], &st) < 0) continue;
+    }
+    if (st.st_size <= logsize[i]) continue;
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     char line[64];
@@ -329,7 +401,10 @@ static void index_logs(void) {
 }
 
 static void watch_logs(void) {
-  const char *names[2] = {"stdout.log", "stderr.log"}, *idx[2] = {"stdout.idx", "stderr.idx"};
+  const char **names = lognames, **idx = idxnames;
+  const char *ms = getenv("TSD_LOG_MAX_SIZE"), *mf = getenv("TSD_LOG_MAX_FILE");
+  if (ms && *ms) maxsize = atoll(ms);
+  if (mf && *mf) maxfile = atoi(mf) < 1 ? 1 : atoi(mf);
   ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   for (int i = 0; i < 2; i++) {
     char p[4096];
