@@ -76,7 +76,7 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
         })();
       });
       const blob = openBlob(p, d.digest);
-      await pipeline(blob.pipe(decompressor(layerCompression(d.mediaType) ?? 'none')), extract);
+      await pipeline(blob, decompressor(layerCompression(d.mediaType) ?? 'none'), extract);
     }
     await new Promise<void>((res, rej) => spool.end((e?: Error | null) => (e ? rej(e) : res())));
   } catch (e) {

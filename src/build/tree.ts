@@ -30,7 +30,12 @@ const KEEP_CONTENT = new Set(['etc/passwd', 'etc/group']);
 
 const decompress = (d: Descriptor): ((s: Readable) => Readable) | undefined => {
   const c = layerCompression(d.mediaType);
-  return c === undefined ? undefined : (s) => s.pipe(decompressor(c));
+  if (c === undefined) return undefined;
+  return (s) => {
+    const out = decompressor(c);
+    s.on('error', (e) => out.destroy(e)); // a missing or corrupt blob fails the read, not the process
+    return s.pipe(out);
+  };
 };
 
 /** Applies one layer tar to `tree` (mutating the map being built). */
