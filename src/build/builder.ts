@@ -3,7 +3,7 @@
 // few that change files (RUN, COPY, ADD, WORKDIR) through the cache (cache.ts). Stages are
 // promises memoized by index, so independent stages build in parallel and each at most once.
 import * as E from 'fp-ts/lib/Either.js';
-import { ExitCode, failure, type Failure } from '../failure.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { ImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { pull } from '../pull/pull.js';
@@ -94,10 +94,15 @@ const triggersOf = (config: ImageConfig | undefined, file: string, from: Instruc
 };
 
 /** An image to build on, its blobs leased so a concurrent rm + gc cannot take them mid-build. */
-const held = async (img: ResolvedImage, p: StorePaths): Promise<E.Either<Failure, ResolvedImage>> =>
-  (await holdImage(p, img))
-    ? E.right(img)
-    : E.left(failure('ImageRemoved', `image ${img.ref ?? img.configDigest}: removed from the store (gc) as the build started`, ExitCode.notFound));
+const held = async (img: ResolvedImage, p: StorePaths): Promise<E.Either<Failure, ResolvedImage>> => {
+  let whole: boolean;
+  try {
+    whole = await holdImage(p, img);
+  } catch (e) {
+    return E.left(fromError(`lease image ${img.ref ?? img.configDigest}`)(e)); // the lease file cannot grow: disk full
+  }
+  return whole ? E.right(img) : E.left(failure('ImageRemoved', `image ${img.ref ?? img.configDigest}: removed from the store (gc) as the build started`, ExitCode.notFound));
+};
 
 export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<Failure, BuildResult>> => {
   const parsed = parseDockerfile(req.dockerfile, { file: req.file });

@@ -111,6 +111,12 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
   let offset = 0;
   const entries = new Map<string, ContextEntry>();
   const extract = tar.extract();
+  // a write that fails (disk full) stops the read: the error reaches the pipeline below, not the process
+  let spoolFailed: Error | undefined;
+  spool.on('error', (e) => {
+    spoolFailed ??= e;
+    extract.destroy(e);
+  });
   let bad: Failure | undefined;
   let dockerfile: string | undefined;
   extract.on('entry', (h, stream, next) => {
@@ -170,10 +176,11 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
   try {
     await pipeline(input, extract);
     await new Promise<void>((res, rej) => spool.end((e?: Error | null) => (e ? rej(e) : res())));
+    if (spoolFailed) throw spoolFailed;
   } catch (e) {
     spool.destroy();
     await fs.unlink(spoolPath).catch(() => undefined);
-    return E.left(fromError('read build context')(e));
+    return E.left(fromError('read build context')(spoolFailed ?? e));
   }
   if (bad) {
     await fs.unlink(spoolPath).catch(() => undefined);

@@ -24,9 +24,18 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
   const dropUnder = (path: string) => {
     for (const k of [...entries.keys()]) if (k.startsWith(`${path}/`)) entries.delete(k);
   };
+  // a write that fails (disk full) stops the layer being read: the error reaches its pipeline
+  let spoolFailed: Error | undefined;
+  let reading: { destroy: (e: Error) => void } | undefined;
+  spool.on('error', (e) => {
+    spoolFailed ??= e;
+    reading?.destroy(e);
+  });
   try {
     for (const d of layers) {
+      if (spoolFailed) throw spoolFailed;
       const extract = tar.extract();
+      reading = extract;
       extract.on('entry', (h, stream, next) => {
         const path = cleanPath(h.name);
         const skip = () => {
@@ -79,10 +88,11 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
       await pipeline(blob, decompressor(layerCompression(d.mediaType) ?? 'none'), extract);
     }
     await new Promise<void>((res, rej) => spool.end((e?: Error | null) => (e ? rej(e) : res())));
+    if (spoolFailed) throw spoolFailed;
   } catch (e) {
     spool.destroy();
     await fs.unlink(spoolPath).catch(() => undefined);
-    return E.left(fromError('read image files')(e));
+    return E.left(fromError('read image files')(spoolFailed ?? e));
   }
   const children = new Map<string, string[]>();
   if (!entries.has('')) entries.set('', { path: '', type: 'directory', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 });

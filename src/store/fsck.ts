@@ -72,8 +72,20 @@ const eachLimited = async <A>(items: readonly A[], n: number, f: (a: A) => Promi
 
 const entryLabel = (d: Descriptor): string | undefined => refNameOf(d);
 
+/**
+ * Holds the gc lock for `task`. On a full disk no process can write a lock holder (gc neither),
+ * so a check that repairs nothing runs without it rather than fail (docs/reliability.md).
+ */
+const underGcLock =
+  (p: StorePaths, repair: boolean) =>
+  <A>(task: TE.TaskEither<Failure, A>): TE.TaskEither<Failure, A> =>
+  async () => {
+    const r = await withLock(p.lock('gc'), 10 * 60_000)(task)();
+    return E.isLeft(r) && r.left._tag === 'NoSpace' && !repair && r.left.message.startsWith('lock ') ? task() : r;
+  };
+
 export const fsck = (p: StorePaths, options: { repair?: boolean } = {}): TE.TaskEither<Failure, FsckReport> =>
-  withLock(p.lock('gc'), 10 * 60_000)(async () => {
+  underGcLock(p, options.repair === true)(async () => {
     try {
       const problems: Problem[] = [];
       const index = await readIndex(p)();

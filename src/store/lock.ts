@@ -100,9 +100,13 @@ export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Loc
       const fh = await fs.open(path, 'wx');
       try {
         await fh.writeFile(text);
-      } finally {
-        await fh.close();
+      } catch (e) {
+        // a lock file without its holder (disk full) would hold everyone off for the grace time
+        await fh.close().catch(() => undefined);
+        await fs.unlink(path).catch(() => undefined);
+        throw e;
       }
+      await fh.close();
       const waitedMs = Date.now() - started;
       recordWait(path, waitedMs);
       return { path, holder, waitedMs };
