@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ExitCode, failure, isFailure, type Failure } from '../failure.js';
+import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
 import { algorithmOf, hexOf, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { blobWhat, getBlob } from '../registry/blobs.js';
@@ -53,13 +53,30 @@ class PartialWriter extends Writable {
     // hashed before the write lands, so hashing overlaps the disk; should the write fail, the
     // attempt fails, and the next one hashes the partial again from what is on disk
     for (const b of bufs) this.hash.update(b);
-    this.fh.writev(bufs, this.position).then(({ bytesWritten }) => {
-      if (bytesWritten !== length) throw new Error(`short write (${bytesWritten} of ${length} bytes)`);
-      this.position += length;
-      this.onBytes(this.position);
-      this.flushEarly();
-      done();
-    }, done);
+    this.fh
+      .writev(bufs, this.position)
+      .then(({ bytesWritten }) => (bytesWritten === length ? undefined : this.writeRest(Buffer.concat(bufs).subarray(bytesWritten), this.position + bytesWritten)))
+      .then(() => {
+        this.position += length;
+        this.onBytes(this.position);
+        this.flushEarly();
+        done();
+      }, (e: Error) => {
+        this.diskError ??= e;
+        done(e);
+      });
+  }
+
+  /** The write error, when the local disk (not the network) failed the attempt: full, read-only. */
+  diskError: Error | undefined;
+
+  /** After a short write (a file system nearly full), writes the rest: the kernel then says why (ENOSPC). */
+  private async writeRest(rest: Buffer, position: number): Promise<void> {
+    while (rest.length > 0) {
+      const { bytesWritten } = await this.fh.write(rest, 0, rest.length, position);
+      rest = rest.subarray(bytesWritten);
+      position += bytesWritten;
+    }
   }
 
   private synced = 0;
@@ -151,6 +168,8 @@ const attempt = async (
     } catch (e) {
       await writer.settled();
       if (isFailure(e)) throw e;
+      // the disk failed, not the network: no retry can help ("write blob …: no space left on device")
+      if (writer.diskError !== undefined) throw fromError(`write ${what}`)(writer.diskError);
       throw networkFailure(`${what}: body cut at byte ${writer.position}`, e);
     }
     await writer.settled();
