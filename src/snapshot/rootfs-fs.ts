@@ -9,6 +9,7 @@
 // costs a system call where an asynchronous one also costs a trip through the thread pool.
 import * as fs from 'node:fs';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { EntryPath, Meta } from './entry.js';
 import { applySpecial, type SpecialOp, type SpecialResult, type SpecialType } from './special-files.js';
 
@@ -65,6 +66,28 @@ export interface RootFsOptions {
   readonly chown: boolean;
 }
 
+/**
+ * Removes a directory tree with a loop, not recursion: fs.rmSync recurses once per level and a
+ * hostile layer's 2000-deep tree overflowed the stack ("Maximum call stack size exceeded").
+ */
+const removeDirSync = (root: string): void => {
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack[stack.length - 1] as string;
+    let deeper = false;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        stack.push(join(dir, e.name));
+        deeper = true;
+      } else fs.unlinkSync(join(dir, e.name));
+    }
+    if (!deeper) {
+      fs.rmdirSync(dir);
+      stack.pop();
+    }
+  }
+};
+
 export const defaultRootFsOptions = (): RootFsOptions => ({ chown: typeof process.getuid === 'function' && process.getuid() === 0 });
 
 export const createRootFs = (root: string, options: RootFsOptions = defaultRootFsOptions()): RootFs => {
@@ -113,7 +136,7 @@ export const createRootFs = (root: string, options: RootFsOptions = defaultRootF
     link: (existing, path) => fs.linkSync(abs(existing), abs(path)),
     remove: (path, isDir) => {
       if (path.length === 0) throw new UnsafePath('refusing to remove the root');
-      if (isDir) fs.rmSync(abs(path), { recursive: true });
+      if (isDir) removeDirSync(abs(path));
       else fs.unlinkSync(abs(path));
     },
     setDirMeta: (path, meta) => {

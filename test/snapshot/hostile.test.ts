@@ -151,6 +151,12 @@ neutralised('a hard link to a file, through a symlinked parent inside the root',
   { name: 'hl', type: 'link', linkname: 'alias/f' },
 ], (dir) => assert.is(lstatSync(join(dir, 'hl')).ino, lstatSync(join(dir, 'real', 'f')).ino));
 
+// regression: fs.rmSync recursed once per level and overflowed the stack on this tree
+neutralised('a 2000-deep tree replaced by a file in the same layer', [
+  { name: `${'d/'.repeat(2000)}leaf`, content: 'deep' },
+  { name: 'd', content: 'now a file' },
+], (dir) => assert.is(readFileSync(join(dir, 'd'), 'utf8'), 'now a file'));
+
 test('a symlink-then-write in a later layer stays in that layer', async () => {
   const l1 = await layerOf(p, [{ name: 'evil', type: 'symlink', linkname: S }]);
   const l2 = await layerOf(p, [{ name: 'evil/keep', content: 'overwritten' }, { name: 'evil/.wh.sub', content: '' }]);
