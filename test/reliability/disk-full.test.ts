@@ -168,6 +168,25 @@ test('a few MB left: a bigger pull, a big COPY and a container that writes fail 
   unfill();
 });
 
+test('a full disk: run -d, rm and gc also fail with one line; fsck still checks', async () => {
+  fill();
+  for (const [what, args] of [
+    ['run -d', ['-d', 'localhost/bb:1', 'true']],
+    ['rm', ['rm', 'localhost/bb:1']],
+  ] as const) {
+    assertNoSpace(what, await run(what === 'run -d' ? 'run' : 'store', args));
+    failures++;
+    await assertSound(what);
+  }
+  const gc = await run('store', ['gc']);
+  if (gc.code !== 0) {
+    assertNoSpace('gc', gc);
+    failures++;
+  }
+  await assertSound('gc');
+  unfill();
+});
+
 test('after the space is freed every operation succeeds', async () => {
   unfill();
   for (const [what, op] of operations()) {
@@ -183,7 +202,17 @@ test('after the space is freed every operation succeeds', async () => {
   assert.ok(statSync(join(mnt, 'out.tar')).size > 1_000_000);
   rmSync(join(mnt, 'out.tar'));
   await assertSound('after');
-  console.log(`\ndisk-full: ${failures} operations refused with "no space", 0 half-written, then ${operations().length + 2} succeeded`);
+  // an image whose 4 MB layer does not unpack into the 1 MB left: run says so; nothing half-made
+  fill(1 << 20);
+  const unpack = await run('run', ['--rm', `${reg.host}/df/app:1`, 'true']);
+  assertNoSpace('run that unpacks 4 MB', unpack);
+  failures++;
+  await assertSound('run that unpacks 4 MB');
+  unfill();
+  const again = await run('run', ['--rm', `${reg.host}/df/app:1`, 'true']);
+  assert.is(again.code, 0, again.stderr);
+  await assertSound('after all');
+  console.log(`\ndisk-full: ${failures} operations refused with "no space", 0 half-written, then ${operations().length + 3} succeeded`);
 });
 
 test.run();
