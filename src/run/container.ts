@@ -16,6 +16,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { ContainerMessage } from '../message.js';
 import type { StorePaths } from '../store/layout.js';
+import { isAlive } from '../store/lock.js';
 import type { HealthCheck } from './health.js';
 import type { LogRotation, RestartPolicy } from './options.js';
 import type { PortMapping } from './ports.js';
@@ -134,6 +135,13 @@ export const listRecords = async (p: StorePaths, reserving = false): Promise<Con
     if (E.isRight(r) && (reserving || !('reserving' in r.right))) out.push(r.right);
   }
   return out;
+};
+
+/** A name reservation whose creator (pid and start time, in the record) died before it finished:
+ * nothing will complete it, and nothing else would undo what it made (its overlay may be mounted). */
+export const staleReservation = (r: ContainerRecord): boolean => {
+  const c = r as unknown as { reserving?: unknown; pid?: unknown; start?: unknown };
+  return c.reserving === true && typeof c.pid === 'number' && typeof c.start === 'string' && !isAlive({ pid: c.pid, start: c.start });
 };
 
 /** Finds a container by full ID, name, or unambiguous ID prefix, as Docker does. */

@@ -9,10 +9,10 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { ResolvedImage } from '../store/image.js';
 import type { StorePaths } from '../store/layout.js';
-import { withLock } from '../store/lock.js';
+import { currentProcess, withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
 import { isMounted, mountRootfs, snapshotsOf, unmountRootfs } from './rootfs.js';
-import { files, listRecords, nameFor, newId, writeAtomic, writeState, type ContainerRecord } from './container.js';
+import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, writeState, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
 import { resolveEnv, type RunOptions } from './options.js';
@@ -86,7 +86,15 @@ const resolvConf = (): string => {
 
 const uniqueName = async (p: StorePaths, wanted: string | undefined, id: string): Promise<E.Either<Failure, string>> => {
   if (wanted === undefined) return E.right(nameFor(id));
-  const taken = new Map((await listRecords(p, true)).map((r) => [r.name, r.id] as const));
+  const records = await listRecords(p, true);
+  // a create killed before it finished (kill -9) left its reservation: undo what it made, as it
+  // would have undone it itself, and free its name (we hold containers.lock)
+  const stale = records.filter(staleReservation);
+  for (const r of stale) {
+    await unmountRootfs(files(p, r.id).rootfs);
+    await fs.rm(files(p, r.id).dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+  const taken = new Map(records.filter((r) => !stale.includes(r)).map((r) => [r.name, r.id] as const));
   const other = taken.get(wanted);
   if (other !== undefined) return E.left(failure('NameInUse', `the container name "${wanted}" is already in use by container ${other.slice(0, 12)}; remove it or choose another name`, ExitCode.user));
   return E.right(wanted);
@@ -134,7 +142,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       const name = await uniqueName(p, o.name, id);
       if (E.isLeft(name)) return name;
       await fs.mkdir(f.bundle, { recursive: true });
-      await fs.writeFile(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true }));
+      await fs.writeFile(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true, ...currentProcess() }));
       return E.right(name.right);
     };
     const reserved = o.name !== undefined ? await withLock(join(p.locks, 'containers.lock'))(reserve)() : await reserve();

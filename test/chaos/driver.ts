@@ -511,6 +511,7 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
         else f.byDelay++;
         if (plan.group) f.groupKills++;
         const label = `${op.name} #${k} killed ${where}${plan.group ? ' (group)' : ''}`;
+        const failuresBefore = f.failures.length;
         try {
           await sleep(20);
           if (it.afterKill) await it.afterKill();
@@ -538,9 +539,14 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
           f.failures.push(`${label}: fsck after the rerun: exit ${after.code}: ${(after.stdout + after.stderr).trim().split('\n').slice(0, 4).join(' | ')}`);
         }
         await it.cleanup();
-        log(`chaos ${label}: ${f.failures.length === 0 ? 'ok' : `${f.failures.length} failures so far`}`);
+        const fresh = f.failures.slice(failuresBefore);
+        log(`chaos ${label}: ${fresh.length === 0 ? 'ok' : `FAILED: ${fresh.join(' || ')}`}`);
       }
-      await op.teardown();
+      try {
+        await op.teardown();
+      } catch (e) {
+        f.failures.push(`${op.name}: teardown: ${(e as Error).message}`);
+      }
       for (const l of f.failures) log(`chaos FAILURE ${l}`);
     }
   } finally {
