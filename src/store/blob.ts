@@ -12,7 +12,6 @@ import { algorithmOf, DigestingStream, digestOf, type Digest } from '../oci/dige
 import { fsyncPath } from './durable.js';
 import { leaseBlob } from './lease.js';
 import type { StorePaths } from './layout.js';
-import { isAlive } from './lock.js';
 
 export interface Expected {
   readonly digest?: Digest;
@@ -96,46 +95,48 @@ export const putBytes = (p: StorePaths, bytes: Uint8Array | string, expected: Ex
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * gc moves each blob it did not reach aside for a moment and puts back what a new tag or lease
- * needs (gc.ts), so a blob just written and tagged can be missing from its name while a gc runs.
- * A reader that finds a blob missing calls this: it waits while another live process holds the
- * gc lock (at most `maxMs`), then the reader looks once more.
+ * gc moves each blob it did not reach aside for a moment, to `ingest/PID-RANDOM.aside-ALG-HEX`,
+ * and puts back what a new tag or lease needs (gc.ts), so a blob just written and tagged can be
+ * missing from its name while a gc runs. A reader that finds a blob missing calls this: while a
+ * live gc holds it aside it waits (at most `maxMs`); then the reader looks once more. A blob that
+ * is simply absent costs one readdir of ingest/.
  */
-export const gcSettled = async (p: StorePaths, maxMs = 10 * 60_000): Promise<void> => {
+export const asideSettled = async (p: StorePaths, digest: Digest, maxMs = 10 * 60_000): Promise<void> => {
+  const suffix = `.aside-${digest.replace(':', '-')}`;
+  const alive = (name: string): boolean => {
+    const pid = Number(name.split('-')[0]);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
   const started = Date.now();
   while (Date.now() - started < maxMs) {
-    const text = await fs.readFile(p.lock('gc'), 'utf8').catch(() => undefined);
-    if (text === undefined) return;
-    let holder: { pid?: unknown; start?: unknown } | undefined;
-    try {
-      holder = JSON.parse(text) as { pid?: unknown; start?: unknown };
-    } catch {
-      holder = undefined; // being written: wait
-    }
-    if (holder !== undefined) {
-      if (typeof holder.pid !== 'number' || typeof holder.start !== 'string' || holder.pid === process.pid) return;
-      if (!isAlive({ pid: holder.pid, start: holder.start })) return;
-    }
+    const names = await fs.readdir(p.ingest).catch(() => [] as string[]);
+    if (!names.some((n) => n.endsWith(suffix) && alive(n))) return;
     await sleep(20);
   }
 };
 
 /** Runs `look`; when it finds the blob missing (ENOENT), waits for a running gc and looks once more. */
-const lookTwice = async <A>(p: StorePaths, look: () => Promise<A>): Promise<A> => {
+const lookTwice = async <A>(p: StorePaths, digest: Digest, look: () => Promise<A>): Promise<A> => {
   try {
     return await look();
   } catch (e) {
     if ((e as NodeJS.ErrnoException)?.code !== 'ENOENT') throw e;
-    await gcSettled(p);
+    await asideSettled(p, digest);
     return look();
   }
 };
 
 export const hasBlob = async (p: StorePaths, digest: Digest): Promise<boolean> =>
-  lookTwice(p, () => fs.stat(p.blob(digest))).then((s) => s.isFile(), () => false);
+  lookTwice(p, digest, () => fs.stat(p.blob(digest))).then((s) => s.isFile(), () => false);
 
 export const blobSize = (p: StorePaths, digest: Digest): TE.TaskEither<Failure, number> =>
-  TE.tryCatch(async () => (await lookTwice(p, () => fs.stat(p.blob(digest)))).size, (e) => missingOr(digest, e));
+  TE.tryCatch(async () => (await lookTwice(p, digest, () => fs.stat(p.blob(digest)))).size, (e) => missingOr(digest, e));
 
 const missingOr = (digest: Digest, e: unknown): Failure =>
   (e as NodeJS.ErrnoException)?.code === 'ENOENT'
@@ -160,8 +161,8 @@ export const openBlob = (p: StorePaths, digest: Digest): Readable => {
   const open = (again: boolean): void => {
     const file = createReadStream(p.blob(digest));
     file.on('error', (e) => {
-      // missing: maybe only for a moment, while a gc runs (see gcSettled); the open fails before any data
-      if (again && (e as NodeJS.ErrnoException).code === 'ENOENT') void gcSettled(p).then(() => open(false));
+      // missing: maybe only for a moment, while a gc has it aside (see asideSettled); the open fails before any data
+      if (again && (e as NodeJS.ErrnoException).code === 'ENOENT') void asideSettled(p, digest).then(() => open(false));
       else verify.destroy(missingOr(digest, e) as unknown as Error);
     });
     file.pipe(verify);
@@ -173,7 +174,7 @@ export const openBlob = (p: StorePaths, digest: Digest): Readable => {
 /** Reads a small blob whole (manifests, configs), verified; refuses one larger than `max`. */
 export const readBlob = (p: StorePaths, digest: Digest, max = 64 * 1024 * 1024): TE.TaskEither<Failure, Buffer> => async () => {
   try {
-    const bytes = await lookTwice(p, () => fs.readFile(p.blob(digest)));
+    const bytes = await lookTwice(p, digest, () => fs.readFile(p.blob(digest)));
     if (bytes.length > max) return { _tag: 'Left', left: failure('BlobTooLarge', `blob ${digest}: larger than ${max} bytes`) };
     const actual = digestOf(bytes, algorithmOf(digest));
     if (actual !== digest) return { _tag: 'Left', left: digestMismatch(`blob ${digest}`, digest, actual) };

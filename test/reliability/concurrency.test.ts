@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { OciLayout, skopeoCopy, startFaultProxy, startRegistry, type FaultProxy, type LayoutLayer, type Registry } from '../support/registry.js';
+import http from 'node:http';
+import { freePort, OciLayout, skopeoCopy, startRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
 import { REPO, removeDir, tempDir, tsd } from '../support/tsd.js';
 
 const ROUNDS = Number(process.env.TSD_STRESS_ROUNDS ?? 1);
@@ -21,9 +22,59 @@ const PIPELINES = Number(process.env.TSD_STRESS_PIPELINES ?? 16);
 const PIPELINE_TIMEOUT_MS = Number(process.env.TSD_STRESS_TIMEOUT_MS ?? 150_000);
 
 let reg: Registry;
-let proxy: FaultProxy;
+let proxy: CountingProxy;
 let work: string;
 const images: Record<string, { digest: string; blobs: string[]; says: string }> = {};
+const sizes = new Map<string, number>();
+
+interface CountingProxy {
+  readonly host: string;
+  /** per blob digest: GET requests, and body bytes the registry actually delivered */
+  readonly blobs: Map<string, { gets: number; bytes: number; lines: string[] }>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A proxy on loopback that counts, per blob, the GETs and the body bytes delivered to tsd. A blob
+ * fetched once has delivered exactly its size, whatever a retry of a reset connection added in
+ * requests (a resumed or refused request delivers no byte twice).
+ */
+const startCountingProxy = async (target: string): Promise<CountingProxy> => {
+  const blobs = new Map<string, { gets: number; bytes: number; lines: string[] }>();
+  const [targetHost, targetPort] = target.split(':');
+  const server = http.createServer((req, res) => {
+    const m = req.method === 'GET' ? /\/blobs\/(sha256:[a-f0-9]{64})/.exec(req.url ?? '') : null;
+    const entry = m ? (blobs.get(m[1]!) ?? blobs.set(m[1]!, { gets: 0, bytes: 0, lines: [] }).get(m[1]!)!) : undefined;
+    if (entry) entry.gets++;
+    const up = http.request({ host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      const status = upRes.statusCode ?? 0;
+      let sent = 0;
+      upRes.on('data', (c: Buffer) => {
+        if (status === 200 || status === 206) sent += c.length;
+      });
+      upRes.on('end', () => {
+        if (entry) {
+          entry.bytes += sent;
+          entry.lines.push(`${status} ${req.headers.range ?? 'whole'} ${sent} bytes`);
+        }
+      });
+      upRes.pipe(res);
+    });
+    up.on('error', () => res.socket?.destroy());
+    req.pipe(up);
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    host: `127.0.0.1:${port}`,
+    blobs,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+};
 
 const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -36,7 +87,7 @@ const busyboxLayer = (layout: OciLayout): LayoutLayer => {
 
 test.before(async () => {
   reg = await startRegistry();
-  proxy = await startFaultProxy(reg.host);
+  proxy = await startCountingProxy(reg.host);
   work = tempDir('tsd-concurrency-');
   const layout = new OciLayout(join(work, 'layout'));
   const base = busyboxLayer(layout);
@@ -48,6 +99,8 @@ test.before(async () => {
     const m = layout.image(layers, { tag: name, configText });
     await skopeoCopy(`oci:${layout.dir}:${name}`, `docker://${reg.host}/conc/${name}:1`);
     images[name] = { digest: m.digest, blobs: [m.config, ...layers.map((l) => l.digest)], says: `${name} says hello\n` };
+    sizes.set(m.config, Buffer.byteLength(configText));
+    for (const l of layers) sizes.set(l.digest, l.size);
   }
 });
 
@@ -146,12 +199,13 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
   rmSync(stats, { force: true });
   let pipelinesRun = 0;
   let fetches = 0;
+  let requests = 0;
   let lostTags = 0;
   let slowest = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const root = join(work, `store-${round}`);
     const ctxRoot = join(work, `ctx-${round}`);
-    proxy.seen.length = 0;
+    proxy.blobs.clear();
     const plan = Array.from({ length: PIPELINES }, (_, i) => pipeline(i, ctxRoot));
     const results = await Promise.all(plan.map((p) => runPipeline(p.script, { TSD_ROOT: root, TSD_LOCK_STATS: stats })));
     pipelinesRun += plan.length;
@@ -161,16 +215,15 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
       assert.is(r.code, 0, `round ${round} pipeline ${i} (${p.name}) exited ${r.code}: ${r.stderr}`);
       if (p.stdout) assert.match(r.stdout, p.stdout, `round ${round} pipeline ${i} (${p.name}) printed ${JSON.stringify(r.stdout)}`);
     }
-    // every blob of every image pulled was fetched exactly once
-    const gets = new Map<string, number>();
-    for (const line of proxy.seen) {
-      const m = /^GET \/v2\/[^ ]+\/blobs\/(sha256:[a-f0-9]{64})/.exec(line);
-      if (m) gets.set(m[1]!, (gets.get(m[1]!) ?? 0) + 1);
-    }
+    // every blob of every image pulled was fetched exactly once: its bytes delivered once
     const expected = new Set(Object.values(images).flatMap((i) => i.blobs));
-    for (const d of expected) assert.is(gets.get(d) ?? 0, 1, `round ${round}: blob ${d} fetched ${gets.get(d) ?? 0} times`);
-    assert.equal([...gets.keys()].filter((d) => !expected.has(d)), [], 'no other blob fetched');
-    fetches += [...gets.values()].reduce((a, b) => a + b, 0);
+    for (const d of expected) {
+      const seen = proxy.blobs.get(d);
+      assert.is(seen?.bytes ?? 0, sizes.get(d), `round ${round}: blob ${d} (${sizes.get(d)} bytes) delivered ${seen?.bytes ?? 0} bytes: ${seen?.lines.join('; ')}`);
+    }
+    assert.equal([...proxy.blobs.keys()].filter((d) => !expected.has(d)), [], 'no other blob fetched');
+    fetches += expected.size;
+    requests += [...proxy.blobs.values()].reduce((n, b) => n + b.gets, 0);
     // no lost tag; the store is whole; every built image runs
     const ls = await tsd('store', ['ls', '--format', '{{.Repository}}:{{.Tag}}'], { root });
     const names = new Set(ls.stdout.split('\n').filter(Boolean));
@@ -190,6 +243,7 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
     pipelines: pipelinesRun,
     rounds: ROUNDS,
     blobFetches: fetches,
+    blobGets: requests,
     distinctBlobs: new Set(Object.values(images).flatMap((i) => i.blobs)).size,
     lostTags,
     slowestPipelineMs: slowest,
