@@ -107,7 +107,8 @@ export const gzipLevelFor = (entries: readonly LayerEntry[]): number =>
 /** How a build compresses its layers: gzip (default, every core), zstd (the zstd binary, every core), or none. */
 export type BuildCompression = 'gzip' | 'zstd' | 'none';
 
-const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'ignore', lines: false, stripFinalNewline: false }).duplex();
+// buffer: false: execa otherwise keeps a copy of all stdout (up to 100 MB, then a fatal error)
+const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'ignore', lines: false, stripFinalNewline: false, buffer: false }).duplex();
 
 export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);

@@ -33,7 +33,8 @@ export const decompressor = (c: Compression): Duplex => {
     case 'gzip':
       return createGunzip({ chunkSize: 256 * 1024 });
     case 'zstd':
-      return execa('zstd', ['-d', '-c', '-q'], { stderr: 'pipe', lines: false }).duplex();
+      // buffer: false — execa otherwise keeps a copy of all stdout (up to 100 MB, then a fatal error)
+      return execa('zstd', ['-d', '-c', '-q'], { stderr: 'pipe', lines: false, buffer: { stdout: false } }).duplex();
     case 'none':
       return new PassThrough();
   }
