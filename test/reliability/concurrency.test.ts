@@ -239,6 +239,18 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
   const waits = readFileSync(stats, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
   const ms = waits.map((w) => Number(w[0])).sort((a, b) => a - b);
   const indexMs = waits.filter((w) => w[1] === 'index.lock').map((w) => Number(w[0])).sort((a, b) => a - b);
+  // by kind of lock: blob-HEX (a pull waiting for another's download), snapshot-HEX, index, gc, …
+  const kinds = new Map<string, number[]>();
+  for (const w of waits) {
+    const kind = (w[1] ?? '').replace(/-[a-f0-9]{64}/, '').replace(/\.lock$/, '');
+    kinds.set(kind, [...(kinds.get(kind) ?? []), Number(w[0])]);
+  }
+  const byKind = Object.fromEntries(
+    [...kinds].map(([k, v]) => {
+      v.sort((a, b) => a - b);
+      return [k, { n: v.length, p50: percentile(v, 50), p99: percentile(v, 99), max: v[v.length - 1] ?? 0 }];
+    }),
+  );
   const report = {
     pipelines: pipelinesRun,
     rounds: ROUNDS,
@@ -250,6 +262,7 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
     lockAcquisitions: ms.length,
     lockWaitMs: { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms[ms.length - 1] ?? 0 },
     indexLockWaitMs: { n: indexMs.length, p50: percentile(indexMs, 50), p99: percentile(indexMs, 99), max: indexMs[indexMs.length - 1] ?? 0 },
+    byKind,
     loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
   console.log(`\nconcurrency: ${JSON.stringify(report)}`);
