@@ -67,7 +67,9 @@ const exists = (path: string): Promise<boolean> => fs.stat(path).then(() => true
 const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   const what = `unpack layer ${layer.digest}`;
   if (isFailure(e)) return e;
-  const text = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+  const full = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+  // a hostile name can be a megabyte long (a PAX path): the message keeps its ends
+  const text = full.length > 400 ? `${full.slice(0, 240)}…(${full.length} characters)…${full.slice(-80)}` : full;
   if (e instanceof HostileEntry || e instanceof UnsafePath) return failure('HostileLayer', `${what}: ${text}`, ExitCode.user);
   if (isDecoderError(e) || /Unexpected end of data|Invalid tar header|Invalid header|Header exceeds max size/i.test(text)) {
     return failure('CorruptLayer', `${what}: corrupt or truncated layer (${(e as { shortMessage?: string }).shortMessage?.split('\n')[0] ?? text})`, ExitCode.user);
