@@ -22,10 +22,18 @@ export const SNAPSHOT_GRACE_MS = 10 * 60_000;
 
 const diffIdsOf = async (path: string): Promise<readonly Digest[] | undefined> => {
   try {
-    const st = await fs.stat(path);
-    if (!st.isFile() || st.size > MAX_MANIFEST_SIZE || st.size < 2) return undefined;
-    const bytes = await fs.readFile(path);
-    if (bytes[0] !== 0x7b) return undefined; // '{': not JSON, so not a config
+    const fh = await fs.open(path, 'r');
+    let bytes: Buffer;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size > MAX_MANIFEST_SIZE || st.size < 2) return undefined;
+      const first = Buffer.alloc(1);
+      await fh.read(first, 0, 1, 0);
+      if (first[0] !== 0x7b) return undefined; // not '{': not JSON, so not a config (layers stop here)
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
     const ids = (JSON.parse(bytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids;
     return Array.isArray(ids) && ids.every(isDigest) ? ids : undefined;
   } catch {
