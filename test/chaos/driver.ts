@@ -6,7 +6,7 @@
 // right after the k-th stderr progress line of the unkilled run (k random). Half of the kills hit
 // the process alone (kill -9 PID: its children live on as orphans), half its process group.
 // A run that ends before its kill lands is counted as "finished first", not as a kill.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, openSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -16,6 +16,9 @@ import { startRegistry, type Registry } from '../support/registry.js';
 import { REPO, makeImage, removeDir, tempDir, type FileSpec } from '../support/tsd.js';
 import { paths } from '../../src/store/layout.js';
 import { openStore } from '../../src/store/store.js';
+
+/** extra names in the tag operation's store, so index.json is not tiny (about 60 KB) */
+const FILLERS = 300;
 
 export const OPS = ['pull', 'push', 'build', 'run-d', 'load', 'gc', 'tag'] as const;
 export type OpName = (typeof OPS)[number];
@@ -30,6 +33,10 @@ export interface Figures {
   fsckFailures: number;
   rerunFailures: number;
   lost: number;
+  /** mounts under the store a killed run left (unmounted by the driver before it moves on) */
+  leakedMounts: number;
+  /** kills that landed after the tool had loaded (a stderr-line kill, or a delay past `--help`'s time) */
+  pastStart: number;
   baselineMs: number;
   failures: string[];
 }
@@ -433,7 +440,7 @@ const operations = (fx: Fixtures, expected: Map<OpName, string>): Operation[] =>
         const { tagDescriptor } = await import('../../src/store/image.js');
         const manifest = readFileSync(join(root, 'blobs/sha256', fx.bigDigest.slice(7)));
         const desc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: fx.bigDigest, size: manifest.length } as Parameters<typeof tagDescriptor>[1];
-        for (let i = 0; i < 40; i++) {
+        for (let i = 0; i < FILLERS; i++) {
           const t = await tagDescriptor(p, desc, `localhost/filler:${i}`)();
           if (E.isLeft(t)) throw new Error(t.left.message);
         }
@@ -447,7 +454,7 @@ const operations = (fx: Fixtures, expected: Map<OpName, string>): Operation[] =>
             expectDigest('tag', digestOfLine(r.stdout), fx.bigDigest);
             const i = await run({ tool: 'store', args: ['ls', '--format', '{{.Repository}}:{{.Tag}}'], root });
             const names = new Set(i.stdout.split('\n').filter(Boolean));
-            const want = ['localhost/busybox:latest', 'localhost/big:latest', dst, ...Array.from({ length: 40 }, (_, n) => `localhost/filler:${n}`), ...Array.from({ length: Math.max(0, k) }, (_, n) => `localhost/tagged:${n}`), ...(k >= 0 ? ['localhost/tagged:base'] : [])];
+            const want = ['localhost/busybox:latest', 'localhost/big:latest', dst, ...Array.from({ length: FILLERS }, (_, n) => `localhost/filler:${n}`), ...Array.from({ length: Math.max(0, k) }, (_, n) => `localhost/tagged:${n}`), ...(k >= 0 ? ['localhost/tagged:base'] : [])];
             const lost = want.filter((n) => !names.has(n));
             if (lost.length > 0) throw new Error(`LOST names: ${lost.join(' ')}`);
             await readable(root, dst);
@@ -462,6 +469,13 @@ const operations = (fx: Fixtures, expected: Map<OpName, string>): Operation[] =>
 
 // ---- the loop -----------------------------------------------------------------------------------
 
+/** Mount points at or under `dir` (from /proc/self/mountinfo), outermost first. */
+const mountsUnder = (dir: string): string[] =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\040/g, ' '))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+
 const stderrLines = (s: string): number => s.split('\n').length - 1;
 
 export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
@@ -472,7 +486,7 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
   const figures: Figures[] = [];
   try {
     for (const op of operations(fx, expected).filter((o) => !opts.ops || opts.ops.includes(o.name))) {
-      const f: Figures = { op: op.name, kills: 0, byDelay: 0, byLine: 0, groupKills: 0, finishedFirst: 0, fsckFailures: 0, rerunFailures: 0, lost: 0, baselineMs: 0, failures: [] };
+      const f: Figures = { op: op.name, kills: 0, byDelay: 0, byLine: 0, groupKills: 0, finishedFirst: 0, fsckFailures: 0, rerunFailures: 0, lost: 0, leakedMounts: 0, pastStart: 0, baselineMs: 0, failures: [] };
       figures.push(f);
       await op.setup();
       // the unkilled run: its duration and stderr lines set the range of the kill points
@@ -487,7 +501,7 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
       // the time node takes to load the tool: kill delays are drawn from just before it to the
       // end of the unkilled run, so few kills are spent before the tool has done anything
       const help = await run({ ...first.cmd, args: ['--help'] });
-      const from = Math.min(Math.floor(help.ms * 0.8), Math.floor(base.ms / 2));
+      let from = Math.min(Math.floor(help.ms * 0.8), Math.floor(base.ms / 2));
       log(`chaos ${op.name}: unkilled run ${base.ms} ms (tool start ${help.ms} ms), ${lines} stderr lines`);
       // the end of the delay range: a run that ends before its kill (a quieter machine than at the
       // unkilled run) pulls it in, so the kills keep landing inside the operation
@@ -501,6 +515,7 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
         const where = plan.kind === 'line' ? `after stderr line ${plan.line}` : `at ${plan.ms} ms`;
         if (!killedRun.killed) {
           f.finishedFirst++;
+          from = Math.min(from, Math.floor(killedRun.ms * 0.7));
           to = Math.max(from + 5, Math.min(to, killedRun.ms) - Math.floor((to - from) / 8));
           if (killedRun.code !== 0) f.failures.push(`${op.name} #${k}: an unkilled run failed: exit ${killedRun.code}: ${killedRun.stderr.trim()}`);
           await it.cleanup();
@@ -509,6 +524,7 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
         f.kills++;
         if (plan.kind === 'line') f.byLine++;
         else f.byDelay++;
+        if (plan.kind === 'line' || plan.ms >= help.ms) f.pastStart++;
         if (plan.group) f.groupKills++;
         const label = `${op.name} #${k} killed ${where}${plan.group ? ' (group)' : ''}`;
         const failuresBefore = f.failures.length;
@@ -538,7 +554,16 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
           f.fsckFailures++;
           f.failures.push(`${label}: fsck after the rerun: exit ${after.code}: ${(after.stdout + after.stderr).trim().split('\n').slice(0, 4).join(' | ')}`);
         }
-        await it.cleanup();
+        // what the kill left mounted under the store, once the rerun is done (kill -9 leaves no
+        // one to unmount; a figure, not a failure), is unmounted so the store can be removed
+        const leaked = mountsUnder(it.cmd.root);
+        f.leakedMounts += leaked.length;
+        for (const m of leaked.reverse()) spawnSync('umount', ['-l', m]);
+        try {
+          await it.cleanup();
+        } catch (e) {
+          f.failures.push(`${label}: cleanup: ${(e as Error).message}`);
+        }
         const fresh = f.failures.slice(failuresBefore);
         log(`chaos ${label}: ${fresh.length === 0 ? 'ok' : `FAILED: ${fresh.join(' || ')}`}`);
       }
@@ -557,12 +582,12 @@ export const chaos = async (opts: ChaosOptions): Promise<Figures[]> => {
 };
 
 export const table = (figures: readonly Figures[]): string => {
-  const rows = figures.map((f) => `| ${f.op} | ${f.kills} | ${f.byDelay} / ${f.byLine} | ${f.groupKills} | ${f.finishedFirst} | ${f.fsckFailures} | ${f.rerunFailures} | ${f.lost} | ${f.baselineMs} |`);
+  const rows = figures.map((f) => `| ${f.op} | ${f.kills} | ${f.byDelay} / ${f.byLine} | ${f.pastStart} | ${f.groupKills} | ${f.finishedFirst} | ${f.fsckFailures} | ${f.rerunFailures} | ${f.lost} | ${f.leakedMounts} | ${f.baselineMs} |`);
   const sum = (k: keyof Figures) => figures.reduce((n, f) => n + (f[k] as number), 0);
   return [
-    '| operation | kills | by delay / after a stderr line | group kills | finished before the kill | fsck failures | rerun failures | lost | unkilled run (ms) |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| operation | kills | by delay / after a stderr line | after the tool loaded | group kills | finished before the kill | fsck failures | rerun failures | lost | mounts left by kills | unkilled run (ms) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
-    `| **total** | ${sum('kills')} | ${sum('byDelay')} / ${sum('byLine')} | ${sum('groupKills')} | ${sum('finishedFirst')} | ${sum('fsckFailures')} | ${sum('rerunFailures')} | ${sum('lost')} | |`,
+    `| **total** | ${sum('kills')} | ${sum('byDelay')} / ${sum('byLine')} | ${sum('pastStart')} | ${sum('groupKills')} | ${sum('finishedFirst')} | ${sum('fsckFailures')} | ${sum('rerunFailures')} | ${sum('lost')} | ${sum('leakedMounts')} | |`,
   ].join('\n');
 };
