@@ -17,8 +17,14 @@ import type { StorePaths } from '../store/layout.js';
 import { chainIds } from './chain-id.js';
 import { listSnapshots, removeSnapshot, removeStaleTemps, snapshotHome } from './snapshot.js';
 
-/** A snapshot younger than this is kept whatever names it: an operation in flight may need it. */
-export const SNAPSHOT_GRACE_MS = 10 * 60_000;
+/**
+ * A snapshot younger than this is kept whatever names it: an operation in flight may need it.
+ * TSD_SNAPSHOT_GRACE_MS changes it (the concurrency suite sets 0, so only roots and leases keep).
+ */
+const graceMs = (): number => {
+  const v = Number(process.env.TSD_SNAPSHOT_GRACE_MS);
+  return process.env.TSD_SNAPSHOT_GRACE_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : 10 * 60_000;
+};
 
 const diffIdsOf = async (path: string): Promise<readonly Digest[] | undefined> => {
   try {
@@ -84,7 +90,7 @@ export const collectSnapshots = async (
     if (keep.has(s.chainId) || (s.layer !== undefined && leased.has(s.layer.digest))) continue;
     const st = await fs.stat(snapshotHome(p, s.chainId)).catch(() => undefined);
     if (st === undefined) continue; // removed meanwhile
-    if (now - st.mtimeMs < SNAPSHOT_GRACE_MS) continue; // mtime: when its last entry (snapshot.json) was written
+    if (now - st.mtimeMs < graceMs()) continue; // mtime: when its last entry (snapshot.json) was written
     if (options.dryRun !== true) {
       const r = await removeSnapshot(p, s.chainId)();
       if (E.isLeft(r)) return r;

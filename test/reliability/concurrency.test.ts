@@ -146,7 +146,10 @@ const pipeline = (i: number, ctxRoot: string): Pipeline => {
       const tag = `localhost/imported-${i}:1`;
       // an untagged import of the same root file system too: garbage for prune, sharing its layer
       const rootfs = `sh ${q(join(REPO, 'examples', 'busybox-rootfs.sh'))}`;
-      return { name: 'import', script: `${rootfs} | tsd-store import -c 'CMD ["sh"]' ${tag} && ${rootfs} | tsd-store import -m untagged >/dev/null`, tags: [tag], stdout: /"type":"image"/ };
+      // and a run of an image whose name then goes: its snapshot is garbage for the gc loop
+      const scratch = `localhost/scratch-${i}:1`;
+      const runGone = `tar -C / -cf - usr/bin/busybox | tsd-store import ${scratch} >/dev/null && tsd-run --rm ${scratch} /usr/bin/busybox true && tsd-store rm ${scratch} >/dev/null 2>&1`;
+      return { name: 'import', script: `${rootfs} | tsd-store import -c 'CMD ["sh"]' ${tag} && ${rootfs} | tsd-store import -m untagged >/dev/null && ${runGone}`, tags: [tag], stdout: /"type":"image"/ };
     }
     case 12: {
       const tag = `localhost/loaded-${i}:1`;
@@ -157,7 +160,7 @@ const pipeline = (i: number, ctxRoot: string): Pipeline => {
       return { name: 'tag storm', script: `tsd-pull -q ${ref(img)} >/dev/null && for t in ${tags.join(' ')}; do tsd-store tag ${ref(img)} $t >/dev/null || exit 1; done`, tags: [...tags, ref(img)] };
     }
     case 14:
-      return { name: 'gc loop', script: 'for k in 1 2 3 4 5 6; do sleep 0.8; tsd-store gc >/dev/null || exit 1; done', tags: [] };
+      return { name: 'gc loop', script: 'for k in 1 2 3 4 5 6; do sleep 0.8; tsd-store gc --json || exit 1; done', tags: [] };
     default:
       return { name: 'prune loop', script: 'for k in 1 2 3 4; do sleep 1.3; tsd-store prune >/dev/null || exit 1; done', tags: [] };
   }
@@ -200,6 +203,7 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
   let pipelinesRun = 0;
   let fetches = 0;
   let requests = 0;
+  let snapshotsCollected = 0;
   let lostTags = 0;
   let slowest = 0;
   for (let round = 0; round < ROUNDS; round++) {
@@ -207,13 +211,20 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
     const ctxRoot = join(work, `ctx-${round}`);
     proxy.blobs.clear();
     const plan = Array.from({ length: PIPELINES }, (_, i) => pipeline(i, ctxRoot));
-    const results = await Promise.all(plan.map((p) => runPipeline(p.script, { TSD_ROOT: root, TSD_LOCK_STATS: stats })));
+    // no grace for young snapshots: only roots, containers and leases keep what is in flight
+    const results = await Promise.all(plan.map((p) => runPipeline(p.script, { TSD_ROOT: root, TSD_LOCK_STATS: stats, TSD_SNAPSHOT_GRACE_MS: '0' })));
     pipelinesRun += plan.length;
     for (const [i, r] of results.entries()) {
       const p = plan[i]!;
       slowest = Math.max(slowest, r.ms);
       assert.is(r.code, 0, `round ${round} pipeline ${i} (${p.name}) exited ${r.code}: ${r.stderr}`);
       if (p.stdout) assert.match(r.stdout, p.stdout, `round ${round} pipeline ${i} (${p.name}) printed ${JSON.stringify(r.stdout)}`);
+    }
+    // snapshots gc collected meanwhile (the gc loop's JSON), and after the round
+    const final = await runPipeline('tsd-store gc --json', { TSD_ROOT: root, TSD_SNAPSHOT_GRACE_MS: '0' });
+    assert.is(final.code, 0, final.stderr);
+    for (const r of [...results, final]) {
+      for (const line of r.stdout.split('\n')) if (line.startsWith('{"v":1,"type":"gc"')) snapshotsCollected += (JSON.parse(line).snapshotsRemoved as unknown[]).length;
     }
     // every blob of every image pulled was fetched exactly once: its bytes delivered once
     const expected = new Set(Object.values(images).flatMap((i) => i.blobs));
@@ -258,6 +269,7 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
     blobGets: requests,
     distinctBlobs: new Set(Object.values(images).flatMap((i) => i.blobs)).size,
     lostTags,
+    snapshotsCollected,
     slowestPipelineMs: slowest,
     lockAcquisitions: ms.length,
     lockWaitMs: { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms[ms.length - 1] ?? 0 },
@@ -268,6 +280,7 @@ test(`${PIPELINES} pipelines at once against one store, ${ROUNDS} round(s): no d
   console.log(`\nconcurrency: ${JSON.stringify(report)}`);
   if (process.env.TSD_STRESS_REPORT) writeFileSync(process.env.TSD_STRESS_REPORT, JSON.stringify(report) + '\n');
   assert.ok(ms.length > 0, 'lock waits were recorded');
+  assert.ok(snapshotsCollected >= ROUNDS, 'gc collected the snapshots of images whose names went');
 });
 
 test('rm + gc of a base image while a build RUNs on it: the built image is whole', async () => {
