@@ -96,6 +96,7 @@ export const corpusSuite = (title: string, kinds: readonly Case['kind'][]): void
     }
     const pull = await watched('tsd-pull', ['-q', '--unpack', await publish(`h/c${i}`, img)], { env: { TSD_ROOT: pullRoot, TSD_RETRY_BASE_MS: '5', TSD_RETRIES: '2' } });
     assertClean(`${c.name}: pull`, pull, 'tsd-pull');
+    for (const [step, r] of [['load', load], ['run', run], ['pull', pull]] as const) assert.ok(r.stderr.length < 1000, `${c.name}: ${step}: a readable error, not ${r.stderr.length} bytes`);
     same('pull');
     if (c.mustRefuse) {
       assert.ok(load.code !== 0 || run.code !== 0, `${c.name}: load + run should refuse it: ${run.stderr}`);
