@@ -64,20 +64,29 @@ export interface CollectOptions {
   readonly now?: number;
 }
 
+/** What gc's walk reached from every root and lease (configs among them), and the live leases. */
+export interface SnapshotRoots {
+  readonly reached: ReadonlySet<string>;
+  readonly leased: ReadonlySet<string>;
+}
+
 /**
- * Removes every snapshot nothing keeps. `reached` is what gc's walk reached from every root and
- * lease (configs among them); `leased` the digests of live leases. Returns the chain IDs removed
- * (or that would be, with dryRun).
+ * Removes every snapshot nothing keeps. The snapshots are listed first and the roots read after
+ * (`roots()`: a fresh walk): an operation that made or found a snapshot before the listing has
+ * leased its layer, tagged its image or recorded its container by the time the roots are read.
+ * Returns the chain IDs removed (or that would be, with dryRun).
  */
 export const collectSnapshots = async (
   p: StorePaths,
-  reached: ReadonlySet<string>,
-  leased: ReadonlySet<string>,
+  roots: () => Promise<E.Either<Failure, SnapshotRoots>>,
   options: CollectOptions = {},
 ): Promise<E.Either<Failure, readonly Digest[]>> => {
   const listed = await listSnapshots(p)();
   if (E.isLeft(listed)) return listed;
   if (listed.right.length === 0) return E.right([]);
+  const fresh = await roots();
+  if (E.isLeft(fresh)) return fresh;
+  const { reached, leased } = fresh.right;
   const keep = await containerChainIds(p);
   for (const d of reached) {
     if (!isDigest(d)) continue;

@@ -155,7 +155,7 @@ export const gc = (p: StorePaths, options: GcOptions = {}): TE.TaskEither<Failur
       const unreached = blobs.filter((b) => !first.right.reached.has(b.digest));
       if (dryRun) {
         const removed = unreached.map((b) => ({ digest: b.digest, size: b.size }));
-        const snapshots = await collectSnapshots(p, first.right.reached, first.right.leased, { dryRun });
+        const snapshots = await collectSnapshots(p, () => reachFromRoots(p), { dryRun });
         if (E.isLeft(snapshots)) return snapshots;
         return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0), snapshotsRemoved: snapshots.right });
       }
@@ -185,8 +185,8 @@ export const gc = (p: StorePaths, options: GcOptions = {}): TE.TaskEither<Failur
           removed.push({ digest: b.digest, size: b.size });
         }
       }
-      // snapshots last, from the same roots: an image's blobs and its unpacked layers go together
-      const snapshots = await collectSnapshots(p, second.right.reached, second.right.leased);
+      // snapshots last, from the same roots read once more after they are listed (collect.ts)
+      const snapshots = await collectSnapshots(p, () => reachFromRoots(p));
       if (E.isLeft(snapshots)) return snapshots;
       return E.right({ removed, tempsRemoved: temps.count, reclaimed: temps.bytes + removed.reduce((n, b) => n + b.size, 0), snapshotsRemoved: snapshots.right });
     } catch (e) {

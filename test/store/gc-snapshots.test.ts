@@ -1,13 +1,16 @@
 // gc collects unpacked layers (snapshots) with the blobs: the snapshot of an image that is
 // untagged and pruned goes; one a container stacks, one a tagged image needs, one a live lease
 // names and one made in the last ten minutes stay (docs/snapshots.md, src/snapshot/collect.ts).
-import { mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as E from 'fp-ts/lib/Either.js';
 import { chainIds } from '../../src/snapshot/chain-id.js';
+import { collectSnapshots } from '../../src/snapshot/collect.js';
 import { ensureSnapshots, snapshotHome } from '../../src/snapshot/snapshot.js';
+import { reachFromRoots } from '../../src/store/gc.js';
+import { currentProcess } from '../../src/store/lock.js';
 import { resolveImage } from '../../src/store/image.js';
 import type { StorePaths } from '../../src/store/layout.js';
 import type { Digest } from '../../src/oci/digest.js';
@@ -19,7 +22,7 @@ const unpacked = async (p: StorePaths, ref: string, layers: { name: string; cont
   if (E.isLeft(img)) throw new Error(img.left.message);
   const r = await ensureSnapshots(p, img.right, { sync: false })();
   if (E.isLeft(r)) throw new Error(r.left.message);
-  return { ids: chainIds(img.right.config.rootfs.diff_ids), configDigest: img.right.configDigest, manifest: img.right.entry.digest };
+  return { ids: chainIds(img.right.config.rootfs.diff_ids), configDigest: img.right.configDigest, manifest: img.right.entry.digest, layers: img.right.manifest.layers.map((l) => l.digest) };
 };
 
 /** Makes a snapshot look as if it was unpacked an hour ago (past gc's ten-minute grace). */
@@ -77,6 +80,29 @@ test('a live lease on an image config keeps its snapshots', async () => {
   endMyLeases(p);
   assert.is((await tsd('store', ['gc'], { root: p.root })).code, 0);
   assert.equal(snapshots(p), []);
+  removeDir(p.root);
+});
+
+test('roots are read after the snapshots are listed: a layer leased in between keeps its snapshot', async () => {
+  // found by the concurrency suite: a build wrote and unpacked a COPY layer after gc had read the
+  // leases, so gc listed the new snapshot but not the lease that kept it, and the RUN's mount failed
+  const p = await tempStore();
+  const img = await unpacked(p, 'localhost/late:1', [[{ name: 'late', content: 'leased late' }]]);
+  assert.is((await tsd('store', ['rm', 'localhost/late:1'], { root: p.root })).code, 0);
+  endMyLeases(p);
+  age(p, img.ids);
+  const kept = await collectSnapshots(p, async () => {
+    // a writer leases the layer after the listing (written by hand: this process's in-memory
+    // record says it leased the layer already, when makeImage wrote it)
+    const { pid, start } = currentProcess();
+    appendFileSync(join(p.leases, `${pid}-${start}`), img.layers.map((d) => `${d}\n`).join(''));
+    return reachFromRoots(p);
+  });
+  assert.equal(kept, E.right([]));
+  assert.equal(snapshots(p), [...img.ids]);
+  endMyLeases(p);
+  const gone = await collectSnapshots(p, () => reachFromRoots(p));
+  assert.equal(gone, E.right([...img.ids]));
   removeDir(p.root);
 });
 
