@@ -70,6 +70,8 @@ export interface ContainerState {
 }
 
 export const containerDir = (p: StorePaths, id: string): string => join(p.containers, id);
+/** The runtime's state directory inside the store (`runc --root`), so each store's containers stay its own. */
+export const runtimeRoot = (p: StorePaths): string => join(p.root, 'runtime');
 export const files = (p: StorePaths, id: string) => {
   const dir = containerDir(p, id);
   return {

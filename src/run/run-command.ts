@@ -1,22 +1,20 @@
 // The run verb: `tsd-run [OPTIONS] IMAGE [CMD…]`, in the foreground (runc run, stdio passed
 // through, signals forwarded, exit code returned) or detached under tsd-supervisor.
+// Start-up matters (bench/run): what only --print, -d, -p or an image on stdin needs (the
+// supervisor, lifecycle, log and message code) is imported when that path is taken.
 import { promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure } from '../failure.js';
-import { firstImage, formatMessage } from '../message.js';
 import { resolveImage } from '../store/image.js';
 import { openStore } from '../store/store.js';
 import { helpText } from './argv.js';
-import { files, toMessage, writeState, type ContainerRecord } from './container.js';
+import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
-import { killContainer, observe, removeContainer, waitExit } from './lifecycle.js';
-import { printLogs } from './logs.js';
 import type { StorePaths } from '../store/layout.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
 import { unmountRootfs } from './rootfs.js';
 import { runOnce, type Stdio } from './runtime.js';
-import { runtimeRoot, startSupervised } from './supervise.js';
 
 export const TINI = '/usr/bin/tini-static';
 
@@ -42,6 +40,7 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   let imageName = o.image;
   if (imageName === undefined) {
     if (io.isTTY.stdin) return E.left(failure('NoImage', 'no image given: name one (tsd-run IMAGE) or pipe an image JSON line (tsd-build . | tsd-run)', ExitCode.tool));
+    const { firstImage } = await import('../message.js');
     const m = await firstImage(io.stdin);
     if (E.isLeft(m)) return E.left({ ...m.left, exitCode: ExitCode.tool });
     imageName = m.right.ref ?? m.right.digest;
@@ -56,11 +55,13 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   if (E.isLeft(created)) return created;
   const { record, spec } = created.right;
   if (o.print) {
+    const { removeContainer } = await import('./lifecycle.js');
     await write(io.stdout, `${JSON.stringify(spec, null, 2)}\n`);
     await removeContainer(p, record, true);
     return E.right(0);
   }
   if (o.detach) {
+    const [{ startSupervised }, { removeContainer }, { formatMessage }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('../message.js')]);
     const started = await startSupervised(p, record);
     if (E.isLeft(started)) {
       await removeContainer(p, record, true);
@@ -109,6 +110,7 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
 
 /** Follows a supervised container's log to our stdout/stderr, forwards signals, returns its code. */
 const attach = async (p: StorePaths, record: ContainerRecord, rm: boolean, io: Io): Promise<CommandResult> => {
+  const [{ startSupervised }, { killContainer, observe, removeContainer, waitExit }, { printLogs }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('./logs.js')]);
   const started = await startSupervised(p, record);
   if (E.isLeft(started)) {
     await removeContainer(p, record, true);

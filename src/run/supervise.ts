@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
-import { files, type ContainerRecord } from './container.js';
+import { files, runtimeRoot, type ContainerRecord } from './container.js';
 import { memoryEventsDir } from './create.js';
 import { formatMapping } from './ports.js';
 import { classifyRuntimeError, runtimeLogErrors } from './runtime.js';
@@ -51,8 +51,8 @@ export const ensureSupervisor = async (): Promise<E.Either<Failure, string>> => 
   return E.right(bin);
 };
 
-/** The runtime's state directory inside the store, so each store's containers stay its own. */
-export const runtimeRoot = (p: StorePaths): string => join(p.root, 'runtime');
+/** The runtime's state directory inside the store (defined in container.ts, which the foreground run loads). */
+export { runtimeRoot };
 
 /** Log rotation for the supervisor (see supervisor.c): none when the variables are absent. Pure. */
 export const logEnv = (r: ContainerRecord): Record<string, string> =>
