@@ -20,7 +20,7 @@ import { newTempPath } from './blob.js';
 import { refNameOf, removeEntries } from './image.js';
 import type { StorePaths } from './layout.js';
 import { liveLeases } from './lease.js';
-import { withLock } from './lock.js';
+import { isAlive, withLock } from './lock.js';
 import { extraRoots, indexRoots, walk, type Reach } from './roots.js';
 
 export interface StoredBlob {
@@ -73,6 +73,24 @@ export interface TempFile {
 }
 
 const ASIDE = /\.aside-(sha256|sha512)-([a-f0-9]+)$/;
+/** A pull's partial download (src/pull/fetch.ts): named by the blob, owned by its blob lock's holder. */
+const PARTIAL = /^(sha256|sha512)-([a-f0-9]+)\.partial$/;
+
+/**
+ * The pid that owns a partial: the live holder of `locks/blob-HEX.lock`, else 0 (a dead pull's
+ * partial: reclaimable, and a later pull of the blob starts over). A lock file being written
+ * counts as held by a live process (this one's pid stands for it).
+ */
+const partialOwner = async (p: StorePaths, hex: string): Promise<number> => {
+  const text = await fs.readFile(p.lock(`blob-${hex}`), 'utf8').catch(() => undefined);
+  if (text === undefined) return 0;
+  try {
+    const h = JSON.parse(text) as { pid?: unknown; start?: unknown };
+    return typeof h.pid === 'number' && typeof h.start === 'string' && isAlive({ pid: h.pid, start: h.start }) ? h.pid : 0;
+  } catch {
+    return process.pid;
+  }
+};
 
 /** Files in ingest/: temp blobs being written, index rewrites, blobs a gc moved aside. */
 export const listTemps = async (p: StorePaths): Promise<TempFile[]> => {
@@ -82,7 +100,9 @@ export const listTemps = async (p: StorePaths): Promise<TempFile[]> => {
     const path = join(p.ingest, name);
     const st = await fs.lstat(path).catch(() => undefined);
     if (st === undefined) continue;
-    const pid = Number(name.split('-')[0]);
+    const partial = PARTIAL.exec(name);
+    // a partial's name holds no pid: whoever holds its blob lock owns it (gc once deleted live ones)
+    const pid = partial ? await partialOwner(p, partial[2]!) : Number(name.split('-')[0]);
     const m = ASIDE.exec(name);
     const digest = m ? `${m[1]}:${m[2]}` : undefined;
     out.push({ path, pid, size: st.size, ...(digest !== undefined && isDigest(digest) ? { aside: digest } : {}) });
