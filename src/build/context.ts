@@ -120,6 +120,7 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
   let bad: Failure | undefined;
   let dockerfile: string | undefined;
   extract.on('entry', (h, stream, next) => {
+    stream.on('error', () => undefined); // the pipeline reports a cut or corrupt context
     const path = cleanPath(h.name);
     const pax = h.pax as Record<string, unknown> | null | undefined;
     if (path !== undefined && pax && pax['TSD.role'] === 'dockerfile') dockerfile = path;

@@ -37,6 +37,9 @@ export const imageFiles = async (p: StorePaths, layers: readonly Descriptor[], d
       const extract = tar.extract();
       reading = extract;
       extract.on('entry', (h, stream, next) => {
+        // a corrupt layer destroys the entry with the error; the pipeline below reports it (an
+        // entry stream with no listener would take the process down with a stack trace)
+        stream.on('error', () => undefined);
         const path = cleanPath(h.name);
         const skip = () => {
           stream.on('end', () => next());

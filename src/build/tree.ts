@@ -42,6 +42,9 @@ const decompress = (d: Descriptor): ((s: Readable) => Readable) | undefined => {
 export const applyLayerTar = async (tree: Map<string, TreeNode>, input: Readable): Promise<void> => {
   const extract = tar.extract();
   extract.on('entry', (h, stream, next) => {
+    // a corrupt layer destroys the entry with the error; the pipeline below reports it (an
+    // entry stream with no listener would take the process down with a stack trace)
+    stream.on('error', () => undefined);
     const path = cleanPath(h.name);
     const finish = () => next();
     if (path === undefined || path === '') {
