@@ -162,7 +162,7 @@ const pipeline = (i: number, ctxRoot: string): Pipeline => {
     case 14:
       return { name: 'gc loop', script: 'for k in 1 2 3 4 5 6; do sleep 0.8; tsd-store gc --json || exit 1; done', tags: [] };
     default:
-      return { name: 'prune loop', script: 'for k in 1 2 3 4; do sleep 1.3; tsd-store prune >/dev/null || exit 1; done', tags: [] };
+      return { name: 'prune loop', script: 'for k in 1 2 3 4; do sleep 1.3; tsd-store prune --json || exit 1; done', tags: [] };
   }
 };
 
