@@ -78,7 +78,7 @@ const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return failure('NoSpace', `${what}: no space left on device (the layer unpacks to more than the free disk)`, ExitCode.tool);
   }
-  if (code === 'ENAMETOOLONG' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ELOOP') {
+  if (code === 'ENAMETOOLONG' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ELOOP' || code === 'EXATTR') {
     return failure('HostileLayer', `${what}: ${text}`, ExitCode.user);
   }
   return fromError(what)(e);

@@ -47,7 +47,7 @@ const SCRIPT = String.raw`
 use strict;
 my ($MKNODAT, $LSETXATTR) = map { $_ + 0 } @ARGV;
 $| = 1;
-sub fail { print "fail $_[0] ", ($! + 0), "\n"; exit 1; }
+sub fail { print "fail $_[0] ", ($! + 0), " ", ($_[1] // "n"), "\n"; exit 1; }
 while (my $line = <STDIN>) {
   chomp $line;
   my @f = split / /, $line, -1;
@@ -66,7 +66,7 @@ while (my $line = <STDIN>) {
   } elsif ($op eq 'x') {
     my $name = pack('H*', $f[1]);
     my $value = pack('H*', $f[2]);
-    syscall($LSETXATTR, $path, $name, $value, length($value), 0) == 0 or fail($f[0]);
+    syscall($LSETXATTR, $path, $name, $value, length($value), 0) == 0 or fail($f[0], 'x');
   }
 }
 print "ok\n";
@@ -105,8 +105,12 @@ export const applySpecial = async (ops: readonly SpecialOp[]): Promise<SpecialRe
   const skipped = out.filter((l) => l.startsWith('skip ')).map((l) => Buffer.from(l.split(' ')[1] ?? '', 'hex').toString());
   const failed = out.find((l) => l.startsWith('fail '));
   if (failed) {
-    const [, path, errno] = failed.split(' ');
+    const [, path, errno, op] = failed.split(' ');
     const code = errnoName(Number(errno));
+    // an inode's xattr space is full (ENOSPC) or one is too big (E2BIG): the layer's fault, not a full disk
+    if (op === 'x' && (code === 'ENOSPC' || code === 'E2BIG')) {
+      throw Object.assign(new Error(`${Buffer.from(path ?? '', 'hex').toString()}: its extended attributes do not fit on this file system (${code})`), { code: 'EXATTR' });
+    }
     throw Object.assign(new Error(`${Buffer.from(path ?? '', 'hex').toString()}: ${code}`), { code });
   }
   if (!out.includes('ok')) throw new Error(`special-file helper (perl) failed: ${String(run.stderr || run.message).split('\n')[0]}`);

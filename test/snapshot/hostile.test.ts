@@ -151,6 +151,9 @@ neutralised('a hard link to a file, through a symlinked parent inside the root',
   { name: 'hl', type: 'link', linkname: 'alias/f' },
 ], (dir) => assert.is(lstatSync(join(dir, 'hl')).ino, lstatSync(join(dir, 'real', 'f')).ino));
 
+// regression: the ENOSPC of lsetxattr (an inode's xattr space full) was reported as a full disk
+refused('10,000 xattrs on one file', [{ name: 'x', content: 'x', pax: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`SCHILY.xattr.user.k${i}`, 'v'])) }], /extended attributes do not fit/);
+
 // regression: fs.rmSync recursed once per level and overflowed the stack on this tree
 neutralised('a 2000-deep tree replaced by a file in the same layer', [
   { name: `${'d/'.repeat(2000)}leaf`, content: 'deep' },
