@@ -4,6 +4,7 @@
 // The build goes to a fresh folder under .dist/ and `dist` is then switched to it by renaming a
 // symlink over it, so a binary started while another build runs never sees half a dist/.
 import { build } from 'esbuild';
+import { resolve as resolvePath } from 'node:path';
 import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 
 const out = `.dist/${Date.now()}-${process.pid}`;
@@ -16,6 +17,16 @@ const entryPoints = Object.fromEntries(
     .map((t) => [`tsd-${t}`, `src/${t}/cli.ts`]),
 );
 entryPoints.index = 'src/index.ts';
+// What tsd-run's unsplit run path (below) imports lazily, under names it can import.
+const runLazy = {
+  'run-lazy/message': 'src/message.ts',
+  'run-lazy/lifecycle': 'src/run/lifecycle.ts',
+  'run-lazy/supervise': 'src/run/supervise.ts',
+  'run-lazy/logs': 'src/run/logs.ts',
+  'run-lazy/snapshot': 'src/snapshot/snapshot.ts',
+  'run-lazy/overlay': 'src/snapshot/overlay.ts',
+};
+if (existsSync('src/run/run-command.ts')) Object.assign(entryPoints, runLazy);
 
 // fp-ts's lib/ modules are CommonJS and defeat tree shaking; its es6/ twins are the same code as ESM.
 const fpTsEs6 = {
@@ -57,10 +68,26 @@ await build({
 }
 
 // Hot paths bundled alone, unsplit: one module to load instead of a dozen shared chunks
-// (tsd-store's plain `ls`, loaded by src/store/cli.ts; start-up budget in bench/store).
-const standalone = { 'tsd-store-ls': 'src/store/fast-list.ts' };
+// (tsd-store's plain `ls`, loaded by src/store/cli.ts; start-up budget in bench/store; and
+// tsd-run's run path and a plain tsd-pull's code, loaded by src/run/cli.ts and src/pull/cli.ts:
+// bench/run, bench/pull). Their dynamic imports stay dynamic:
+// each names one of the runLazy entries above (split build), never a second bundled copy.
+const standalone = { 'tsd-store-ls': 'src/store/fast-list.ts', 'tsd-run-fg': 'src/run/run-command.ts', 'tsd-pull-fast': 'src/pull/fast-pull.ts' };
+const lazyByPath = new Map(Object.entries(runLazy).map(([name, src]) => [resolvePath(src), `./${name}.mjs`]));
+const keepLazy = {
+  name: 'keep-lazy',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !args.path.startsWith('.')) return undefined;
+      const src = resolvePath(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      const out = lazyByPath.get(src);
+      if (out === undefined) return { errors: [{ text: `${args.importer}: dynamic import of ${args.path} has no runLazy entry in scripts/build.mjs` }] };
+      return { path: out, external: true };
+    });
+  },
+};
 await build({
-  plugins: [fpTsEs6],
+  plugins: [fpTsEs6, keepLazy],
   mainFields: ['module', 'main'],
   entryPoints: Object.fromEntries(Object.entries(standalone).filter(([, src]) => existsSync(src))),
   outdir: out,

@@ -21,13 +21,12 @@ const fail = (f: { message: string; exitCode: number }): void => {
   exit(f.exitCode);
 };
 
+/** fast-pull.ts bundled alone beside this file in dist/; from src/ (tests), the module itself. */
+const loadFastPull = (): Promise<typeof import('./fast-pull.js')> =>
+  import(new URL('./tsd-pull-fast.mjs', import.meta.url).href).catch(() => import('./fast-pull.js'));
+
 const fastPull = async (args: PlainPull): Promise<void> => {
-  const [{ openStore }, { pull }, { progressReporter }, { decodeProgress }] = await Promise.all([
-    import('../store/store.js'),
-    import('./pull.js'),
-    import('../registry/progress.js'),
-    import('../registry/mode.js'),
-  ]);
+  const { openStore, pull, progressReporter, decodeProgress } = await loadFastPull();
   const mode = decodeProgress(args.progress, args.quiet);
   if (mode._tag === 'Left') return fail(mode.left);
   const store = await openStore(args.root)();

@@ -7,12 +7,16 @@ import * as E from 'fp-ts/lib/Either.js';
 import { processIo, runMain, write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode } from '../failure.js';
 
+/** The run path bundled alone (one module to load, scripts/build.mjs) beside this file in dist/; from src/ (tests), the module itself. */
+const loadRunCommand = (): Promise<typeof import('./run-command.js')> =>
+  import(new URL('./tsd-run-fg.mjs', import.meta.url).href).catch(() => import('./run-command.js'));
+
 const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top'];
 
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;
   // no argument at all and a pipe on stdin: `tsd-build . | tsd-run` runs the image it names
-  if (first === undefined && !io.isTTY.stdin) return (await import('./run-command.js')).runCommand([], io);
+  if (first === undefined && !io.isTTY.stdin) return (await loadRunCommand()).runCommand([], io);
   if (first === undefined || first === '--help' || first === 'help') {
     const [{ usage }, { verbHelp }] = await Promise.all([import('./run-command.js'), import('./verbs.js')]);
     await write(first === undefined ? io.stderr : io.stdout, `${usage}\n\n${verbHelp()}`);
@@ -22,7 +26,7 @@ export const main = async (argv: readonly string[], io: Io): Promise<CommandResu
     const { VERBS } = await import('./verbs.js');
     return (VERBS[first] as (a: readonly string[], io: Io) => Promise<CommandResult>)(rest, io);
   }
-  const { runCommand } = await import('./run-command.js');
+  const { runCommand } = await loadRunCommand();
   return runCommand(first === 'run' ? rest : argv, io);
 };
 
