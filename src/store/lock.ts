@@ -125,7 +125,11 @@ export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Loc
         other !== undefined
           ? !isAlive(other)
           : Date.now() - ((await fs.stat(path).catch(() => undefined))?.mtimeMs ?? Date.now()) > EMPTY_LOCK_GRACE_MS;
-      if (stale) {
+      // A holder that released and exited after our read is not stale: its lock file is gone or
+      // is a new holder's. Breaking on the old read renamed a live lock away, and a third process
+      // could take the free name in the moment before it was put back: two holders, a lost tag.
+      // So the file must still hold the very text judged stale (only another breaker can change it now).
+      if (stale && (await fs.readFile(path, 'utf8').catch(() => undefined)) === current) {
         await breakStale(path, current);
         continue;
       }
