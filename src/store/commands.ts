@@ -149,12 +149,22 @@ const saveCmd = command({
     if (output === undefined && io.isTTY.stdout) return E.left(failure('Usage', 'save: refusing to write a tar to a terminal; redirect stdout or use -o FILE'));
     const { save } = await import('./save.js');
     const { createWriteStream, promises: fs } = await import('node:fs');
-    const toFile = output !== undefined && output !== '-' ? output : undefined;
+    const named = output !== undefined && output !== '-' ? output : undefined;
+    // -o through a symlink writes where it points; -o onto a device or fifo (/dev/null, a pipe)
+    // writes into it: renaming over it would replace the device with a plain file
+    const toFile = named !== undefined ? await fs.realpath(named).catch(() => named) : undefined;
+    const special = toFile !== undefined && (await fs.stat(toFile).then((st) => !st.isFile(), () => false));
     // a file is written under a temp name and renamed when whole: a failed save leaves no half tar
-    const tmp = toFile !== undefined ? `${toFile}.tmp-${process.pid}` : undefined;
+    const tmp = toFile !== undefined && !special ? `${toFile}.tmp-${process.pid}` : undefined;
+    const sink = () =>
+      tmp !== undefined
+        ? createWriteStream(tmp, { flags: 'wx', highWaterMark: 16 * 1024 * 1024 })
+        : special && toFile !== undefined
+          ? createWriteStream(toFile, { flags: 'w' })
+          : io.stdout;
     const result = await pipe(
       openStore(root),
-      TE.chain((p) => save(p, refs, tmp !== undefined ? createWriteStream(tmp, { flags: 'wx', highWaterMark: 16 * 1024 * 1024 }) : io.stdout, format)),
+      TE.chain((p) => save(p, refs, sink(), format)),
       TE.map(() => 0),
     )();
     if (tmp !== undefined && toFile !== undefined) {

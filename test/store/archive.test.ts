@@ -1,7 +1,7 @@
 // save/load: what tsd saves, podman and skopeo read; what podman saves, tsd loads; hostile
 // archives are refused with one line and leave no blob and no name behind.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
@@ -46,6 +46,20 @@ test('save → podman load and skopeo read it (docker-archive); --format oci →
   assert.not.match(listing, 'manifest.json');
   const ociInspect = JSON.parse(run('skopeo', ['inspect', `oci-archive:${join(work, 'oci.tar')}`]));
   assert.is(ociInspect.Digest, JSON.parse((await tsd('store', ['inspect', TAG], { root })).stdout).digest);
+});
+
+test('save -o onto a fifo writes into it and leaves it a fifo (as -o /dev/null must leave a device)', async () => {
+  const fifo = join(work, 'pipe');
+  run('mkfifo', [fifo]);
+  const reader = new Promise<Buffer>((resolve, reject) =>
+    execFile('cat', [fifo], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, timeout: 30_000 }, (e, out) => (e ? reject(e) : resolve(out))),
+  );
+  const save = await tsd('store', ['save', '-o', fifo, TAG], { root });
+  assert.is(save.code, 0, save.stderr);
+  const bytes = await reader;
+  assert.ok(lstatSync(fifo).isFIFO(), 'the fifo was replaced');
+  assert.equal(readdirSync(work).filter((n) => n.startsWith('pipe.')), [], 'a temp file was left beside the fifo');
+  assert.equal(bytes, readFileSync(join(work, 'img.tar')), 'the fifo carried the same archive a file gets');
 });
 
 test('load reads back what save wrote (plain, gzip, OCI) into another store', async () => {
