@@ -15,6 +15,7 @@ import { hostNofile } from '../run/create.js';
 import { runOnce } from '../run/runtime.js';
 import { runtimeSpec, type OciMount, type ResolvedUser } from '../run/spec.js';
 import type { StorePaths } from '../store/layout.js';
+import { pidAlive } from '../store/lock.js';
 import { diffUpper } from './diff.js';
 import type { LayerEntry } from './layer-pack.js';
 import type { CachedLayer } from './cache.js';
@@ -57,14 +58,6 @@ const tail = (chunks: Buffer[]): string => {
   return text.split('\n').slice(-TAIL_LINES).join(' | ').slice(-400);
 };
 
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * Cleans up after builds killed mid-RUN (kill -9): their containers are deleted, their overlays

@@ -3,10 +3,10 @@
 // snapshot of the image is already unpacked and the mount data is plain, it mounts with one
 // mount(8) call and loads nothing else; otherwise it loads src/snapshot (unpacking, and its
 // overlay planner for long or unusual paths) on demand.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
+import { runQuiet } from './quiet-command.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { hexOf } from '../oci/digest.js';
 import type { ResolvedImage } from '../store/image.js';
@@ -19,14 +19,6 @@ export interface RootfsTarget {
   readonly target: string;
 }
 
-const run = (cmd: string, args: readonly string[]): Promise<{ code: number; stderr: string }> =>
-  new Promise((done) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (e) => done({ code: 127, stderr: e.message }));
-    child.on('close', (code) => done({ code: code ?? 1, stderr }));
-  });
 
 const exists = (p: string) => fs.stat(p).then(() => true, () => false);
 
@@ -50,13 +42,13 @@ export const snapshotsOf = async (p: StorePaths, img: ResolvedImage): Promise<E.
  */
 export const mountRootfs = async (lowerdirs: readonly string[], t: RootfsTarget, options: { readonly volatile?: boolean } = {}): Promise<E.Either<Failure, void>> => {
   const data = `lowerdir=${[...lowerdirs].reverse().join(':')},upperdir=${t.upperdir},workdir=${t.workdir}`;
-  if (options.volatile && data.length + 9 <= 4095 && (await run('mount', ['-t', 'overlay', 'overlay', '-o', `${data},volatile`, t.target])).code === 0) return E.right(undefined);
+  if (options.volatile && data.length + 9 <= 4095 && (await runQuiet('mount', ['-t', 'overlay', 'overlay', '-o', `${data},volatile`, t.target])).code === 0) return E.right(undefined);
   const plain = [...lowerdirs, t.upperdir, t.workdir].every((d) => !/[,:\\]/.test(d));
   if (!plain || data.length > 4095) {
     const { mountOverlay } = await import('../snapshot/overlay.js');
     return mountOverlay({ lowerdirs, upperdir: t.upperdir, workdir: t.workdir, target: t.target })();
   }
-  const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', data, t.target]);
+  const r = await runQuiet('mount', ['-t', 'overlay', 'overlay', '-o', data, t.target]);
   return r.code === 0 ? E.right(undefined) : E.left(failure('MountFailed', `mount overlay on ${t.target}: ${r.stderr.trim().split('\n')[0] ?? ''}`, ExitCode.tool));
 };
 
@@ -69,5 +61,5 @@ export const isMounted = async (target: string): Promise<boolean> => (await fs.r
  */
 export const unmountRootfs = async (target: string): Promise<void> => {
   if (!(await isMounted(target))) return;
-  if ((await run('umount', [target])).code !== 0) await run('umount', ['-l', target]);
+  if ((await runQuiet('umount', [target])).code !== 0) await runQuiet('umount', ['-l', target]);
 };

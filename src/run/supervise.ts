@@ -6,6 +6,7 @@ import { existsSync, promises as fs, statSync, openSync, closeSync } from 'node:
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
+import { runQuiet } from './quiet-command.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
 import { files, runtimeRoot, type ContainerRecord } from './container.js';
@@ -26,14 +27,6 @@ export const packageRoot = (): string => {
 export const supervisorSource = (): string => join(packageRoot(), 'src', 'run', 'supervisor.c');
 export const supervisorBinary = (): string => join(packageRoot(), 'dist', 'tsd-supervisor');
 
-const run = (cmd: string, args: readonly string[]): Promise<{ code: number; stderr: string }> =>
-  new Promise((done) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', (e) => done({ code: 127, stderr: e.message }));
-    child.on('close', (code) => done({ code: code ?? 1, stderr }));
-  });
 
 /** The supervisor binary, compiled now if missing or older than its source. */
 export const ensureSupervisor = async (): Promise<E.Either<Failure, string>> => {
@@ -45,7 +38,7 @@ export const ensureSupervisor = async (): Promise<E.Either<Failure, string>> => 
   await fs.mkdir(dirname(bin), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
   const cc = process.env.CC ?? 'cc';
-  const r = await run(cc, ['-O2', '-o', tmp, src]);
+  const r = await runQuiet(cc, ['-O2', '-o', tmp, src]);
   if (r.code !== 0) return E.left(failure('NoSupervisor', `supervisor: compiling ${src} with ${cc} failed: ${r.stderr.trim().split('\n')[0] ?? ''}`, ExitCode.tool));
   await fs.rename(tmp, bin);
   return E.right(bin);

@@ -11,6 +11,7 @@ import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import { algorithmOf, DigestingStream, digestOf, type Digest } from '../oci/digest.js';
 import { fsyncPath } from './durable.js';
 import { leaseBlob } from './lease.js';
+import { pidAlive } from './lock.js';
 import type { StorePaths } from './layout.js';
 
 export interface Expected {
@@ -103,16 +104,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const asideSettled = async (p: StorePaths, digest: Digest, maxMs = 10 * 60_000): Promise<void> => {
   const suffix = `.aside-${digest.replace(':', '-')}`;
-  const alive = (name: string): boolean => {
-    const pid = Number(name.split('-')[0]);
-    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  };
+  const alive = (name: string): boolean => pidAlive(Number(name.split('-')[0]));
   const started = Date.now();
   while (Date.now() - started < maxMs) {
     const names = await fs.readdir(p.ingest).catch(() => [] as string[]);

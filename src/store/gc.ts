@@ -20,7 +20,7 @@ import { newTempPath } from './blob.js';
 import { refNameOf, removeEntries } from './image.js';
 import type { StorePaths } from './layout.js';
 import { liveLeases } from './lease.js';
-import { isAlive, withLock } from './lock.js';
+import { isAlive, pidAlive, withLock } from './lock.js';
 import { extraRoots, indexRoots, walk, type Reach } from './roots.js';
 
 export interface StoredBlob {
@@ -53,16 +53,7 @@ export const listBlobs = async (p: StorePaths): Promise<{ blobs: StoredBlob[]; s
   return { blobs, strays };
 };
 
-/** True while a process with this pid runs (temp files carry only the pid). */
-export const pidAlive = (pid: number): boolean => {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
+export { pidAlive };
 
 export interface TempFile {
   readonly path: string;

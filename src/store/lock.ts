@@ -33,6 +33,17 @@ export const currentProcess = (): { pid: number; start: string } => {
   return { pid: process.pid, start: selfStart };
 };
 
+/** True while a process with this pid runs (for temp files that carry only the pid). */
+export const pidAlive = (pid: number): boolean => {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
 /** True while the process that wrote `holder` still runs (same pid, same start time). */
 export const isAlive = (holder: { pid: number; start: string }): boolean => {
   const start = startTimeOf(holder.pid);
