@@ -8,40 +8,27 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { paths } from '../../src/store/layout.js';
-import { OciLayout, putRaw, sha256, skopeoCopy, startFaultProxy, startRegistry, type FaultProxy, type LayoutLayer, type Registry } from '../support/registry.js';
-import { REPO, removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
+import { OciLayout, putRaw, sha256, startFaultyRegistry, type FaultProxy, type FaultyRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
+import { REPO, removeDir, tempStore, tsd } from '../support/tsd.js';
 
 let reg: Registry;
 let proxy: FaultProxy;
-let work: string;
 let big: LayoutLayer;
 let small: LayoutLayer;
 let image: ReturnType<OciLayout['image']>;
 const FAST = { TSD_RETRY_BASE_MS: '5' };
 
+let net: FaultyRegistry;
+
 test.before(async () => {
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.host);
-  work = tempDir('tsd-faults-');
-  const layout = new OciLayout(join(work, 'layout'));
-  big = await layout.bigLayer(3_000_000);
-  small = await layout.smallLayer({ 'a.txt': 'a\n' });
-  image = layout.image([small, big], { tag: 'v1' });
-  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/f/app:v1`);
+  net = await startFaultyRegistry('f/app', 3_000_000);
+  ({ reg, proxy, big, small, image } = net);
 });
 
-test.after(async () => {
-  await proxy.stop();
-  await reg.stop();
-  removeDir(work);
-});
+test.after(() => net.stop());
+test.before.each(() => net.reset());
 
-test.before.each(() => {
-  proxy.rules.length = 0;
-  proxy.seen.length = 0;
-});
-
-const ref = () => `${proxy.host}/f/app:v1`;
+const ref = () => net.ref;
 const blobPath = (root: string, d: string) => paths(root).blob(d as never);
 
 /** Every blob file in the store has the digest of its name, and nothing partial is left named. */

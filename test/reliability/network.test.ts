@@ -10,41 +10,28 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { httpTimeoutMs } from '../../src/registry/http.js';
-import { OciLayout, sha256, skopeoCopy, skopeoDigest, startFaultProxy, startRegistry, type FaultProxy, type LayoutLayer, type Registry } from '../support/registry.js';
-import { makeImage, removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
+import { OciLayout, sha256, skopeoDigest, startFaultyRegistry, type FaultProxy, type FaultyRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
+import { makeImage, removeDir, tempStore, tsd } from '../support/tsd.js';
 
 let reg: Registry;
 let proxy: FaultProxy;
-let work: string;
 let big: LayoutLayer;
 let image: ReturnType<OciLayout['image']>;
 const FAST = { TSD_RETRY_BASE_MS: '5', TSD_HTTP_TIMEOUT: '1s' };
 /** every tool run must end within this: a hang is a failure, not a slow test */
 const BOUND = 40_000;
 
+let net: FaultyRegistry;
+
 test.before(async () => {
-  reg = await startRegistry();
-  proxy = await startFaultProxy(reg.host);
-  work = tempDir('tsd-net-');
-  const layout = new OciLayout(join(work, 'layout'));
-  big = await layout.bigLayer(2_000_000);
-  const small = await layout.smallLayer({ 'a.txt': 'a\n' });
-  image = layout.image([small, big], { tag: 'v1' });
-  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/n/app:v1`);
+  net = await startFaultyRegistry('n/app', 2_000_000);
+  ({ reg, proxy, big, image } = net);
 });
 
-test.after(async () => {
-  await proxy.stop();
-  await reg.stop();
-  removeDir(work);
-});
+test.after(() => net.stop());
+test.before.each(() => net.reset());
 
-test.before.each(() => {
-  proxy.rules.length = 0;
-  proxy.seen.length = 0;
-});
-
-const ref = () => `${proxy.host}/n/app:v1`;
+const ref = () => net.ref;
 const oneLine = (stderr: string) => {
   assert.ok(/^tsd-(pull|push): [^\n]+\n$/.test(stderr), `one line: ${JSON.stringify(stderr)}`);
   assert.not.match(stderr, /\n\s+at /);

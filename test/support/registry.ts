@@ -473,3 +473,47 @@ export const putRaw = async (host: string, repo: string, blobs: readonly Buffer[
 };
 
 export { sha256 };
+
+/** A real registry seeded by skopeo with a two-layer image `REPO:v1`, behind a fault proxy. */
+export interface FaultyRegistry {
+  readonly reg: Registry;
+  readonly proxy: FaultProxy;
+  readonly work: string;
+  readonly small: LayoutLayer;
+  readonly big: LayoutLayer;
+  readonly image: ReturnType<OciLayout['image']>;
+  /** the image's reference through the proxy */
+  readonly ref: string;
+  /** forget the proxy's rules and what it saw (before each test) */
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+export const startFaultyRegistry = async (repo: string, bigBytes: number): Promise<FaultyRegistry> => {
+  const reg = await startRegistry();
+  const proxy = await startFaultProxy(reg.host);
+  const work = tempDir('tsd-faulty-');
+  const layout = new OciLayout(join(work, 'layout'));
+  const big = await layout.bigLayer(bigBytes);
+  const small = await layout.smallLayer({ 'a.txt': 'a\n' });
+  const image = layout.image([small, big], { tag: 'v1' });
+  await skopeoCopy(`oci:${layout.dir}:v1`, `docker://${reg.host}/${repo}:v1`);
+  return {
+    reg,
+    proxy,
+    work,
+    small,
+    big,
+    image,
+    ref: `${proxy.host}/${repo}:v1`,
+    reset: () => {
+      proxy.rules.length = 0;
+      proxy.seen.length = 0;
+    },
+    stop: async () => {
+      await proxy.stop();
+      await reg.stop();
+      removeDir(work);
+    },
+  };
+};
