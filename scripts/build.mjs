@@ -23,6 +23,7 @@ const runLazy = {
   'run-lazy/lifecycle': 'src/run/lifecycle.ts',
   'run-lazy/supervise': 'src/run/supervise.ts',
   'run-lazy/logs': 'src/run/logs.ts',
+  'run-lazy/attach': 'src/run/attach.ts',
   'run-lazy/snapshot': 'src/snapshot/snapshot.ts',
   'run-lazy/overlay': 'src/snapshot/overlay.ts',
 };
