@@ -65,3 +65,13 @@ export const holdImage = async (p: StorePaths, img: ResolvedImage): Promise<bool
   for (const d of digests) leaseBlob(p, d);
   return (await Promise.all(digests.map((d) => hasBlob(p, d)))).every(Boolean);
 };
+
+/**
+ * Ends this process's lease: what it leased is now kept by a root of its own (a container's
+ * containers/<id>/image) or no longer needed. Later leaseBlob calls start a new one.
+ */
+export const releaseLeases = async (p: StorePaths): Promise<void> => {
+  leased.delete(p.leases);
+  const { pid, start } = currentProcess();
+  await fs.unlink(join(p.leases, `${pid}-${start}`)).catch(() => undefined);
+};
