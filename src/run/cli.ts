@@ -1,5 +1,5 @@
 // tsd-run: `tsd-run [OPTIONS] IMAGE [CMD…]` runs a container; `tsd-run VERB …` manages them
-// (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top). The first word decides:
+// (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach). The first word decides:
 // a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
 // Only the shell is loaded up front; the run path and the verbs are loaded on demand, so a
 // container's start pays for no code it does not use (bench/run).
@@ -11,7 +11,7 @@ import { ExitCode } from '../failure.js';
 const loadRunCommand = (): Promise<typeof import('./run-command.js')> =>
   import(new URL('./tsd-run-fg.mjs', import.meta.url).href).catch(() => import('./run-command.js'));
 
-const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top'];
+const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach'];
 
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;

@@ -45,6 +45,8 @@ export interface ContainerRecord {
   readonly autoRemove: boolean;
   readonly detached: boolean;
   readonly tty: boolean;
+  /** -i: the supervisor keeps the container's stdin open for `attach` (records before it: false) */
+  readonly interactive?: boolean;
   readonly health?: HealthCheck;
   readonly hostname: string;
   readonly readonly: boolean;

@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
-import type { ResolvedImage } from '../store/image.js';
+import { resolveEntry, resolveImage, type ResolvedImage } from '../store/image.js';
+import { readBlob } from '../store/blob.js';
+import { isDigest } from '../oci/digest.js';
+import { MAX_MANIFEST_SIZE } from '../oci/manifest.js';
 import type { StorePaths } from '../store/layout.js';
 import { currentProcess, withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
@@ -22,6 +25,9 @@ import { parseGroup, parsePasswd, resolveUser } from './user.js';
 import { healthOf } from './health.js';
 import { DEFAULT_PATH } from './defaults.js';
 import type { LinuxSeccomp } from './seccomp.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 
 /** --security-opt seccomp=PROFILE.json: a profile in the OCI (runtime-spec) shape. */
 const loadSeccomp = async (file: string): Promise<E.Either<Failure, LinuxSeccomp>> => {
@@ -51,6 +57,9 @@ export const hostNofile = (): number => {
     return 1048576;
   }
 };
+
+const consoleSize = (): { height: number; width: number } =>
+  process.stdout.isTTY && process.stdout.rows > 0 ? { height: process.stdout.rows, width: process.stdout.columns } : { height: 24, width: 80 };
 
 export const cgroupsPathOf = (id: string): string => `/tsd/${id}`;
 
@@ -216,13 +225,15 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       seccomp,
       limits: o.limits,
       host: { nofile: hostNofile() },
-      terminal: o.tty && !o.detach,
+      // -t with -d too: the supervisor keeps the pty master (runc's --console-socket)
+      terminal: o.tty,
       ...(o.init ? { init: tiniPath } : {}),
       cgroupsPath: cgroupsPathOf(id),
       etc: { hosts: f.hosts, hostname: f.hostname, resolvConf: f.resolvConf },
     });
     if (E.isLeft(spec)) return fail(spec.left);
-    const s = spec.right;
+    // a detached pty starts with the caller's terminal size (else 24x80), not 0x0
+    const s: RuntimeSpec = o.tty && o.detach ? { ...spec.right, process: { ...spec.right.process, consoleSize: consoleSize() } } : spec.right;
     await mkdirInRoot(f.rootfs, s.process.cwd, s.process.user.uid, s.process.user.gid);
     // Docker reports a missing or unrunnable command before anything starts: 127 and 126
     const command = commandLine(image, o.entrypoint, o.cmd);
@@ -252,6 +263,7 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       autoRemove: o.rm,
       detached: o.detach,
       tty: o.tty,
+      interactive: o.interactive,
       ...(health !== undefined ? { health } : {}),
       hostname,
       readonly: o.readOnly,
@@ -263,6 +275,26 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     await undo();
     return E.left(fromError(`create container ${id.slice(0, 12)}`)(e));
   }
+};
+
+/**
+ * The image a container was made from, for `start`: by its name or digest in index.json, else
+ * (its tag removed meanwhile: `tsd-store rm`) from its blobs, which gc keeps for the container
+ * (containers/<id>/image is a root: src/store/roots.ts).
+ */
+export const containerImage = (p: StorePaths, r: ContainerRecord): TE.TaskEither<Failure, ResolvedImage> => async () => {
+  const named = await resolveImage(p, r.imageDigest.startsWith('sha256:') ? r.imageDigest : r.image)();
+  if (E.isRight(named) || !isDigest(r.imageDigest)) return named;
+  const bytes = await readBlob(p, r.imageDigest, MAX_MANIFEST_SIZE)();
+  if (E.isLeft(bytes)) return E.left(failure('ImageNotFound', `container ${r.name}: its image ${r.imageDigest} is no longer in the store`, ExitCode.tool));
+  let mediaType = OCI_MANIFEST;
+  try {
+    const u = JSON.parse(Buffer.from(bytes.right).toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    mediaType = typeof u.mediaType === 'string' ? u.mediaType : Array.isArray(u.manifests) ? OCI_INDEX : OCI_MANIFEST;
+  } catch {
+    /* resolveEntry reports it */
+  }
+  return resolveEntry(p, { mediaType, digest: r.imageDigest, size: bytes.right.length })();
 };
 
 /** Mounts the root file system again (for `start` of a stopped container). */

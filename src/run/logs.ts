@@ -6,7 +6,8 @@
 // (it was killed) get the file's modification time: the latest they can have been written.
 // With --log-opt max-size the supervisor rotates a log by copy-truncate: X.log.N … X.log.1 are
 // older output (each with its X.idx.N), read before X.log, oldest first.
-import { promises as fs } from 'node:fs';
+import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult } from '../cli/io.js';
@@ -63,7 +64,44 @@ export interface LogOptions {
   readonly sinceNs?: bigint;
   /** resolves true once the container has exited: follow until then */
   readonly finished?: () => Promise<boolean>;
+  /** print only what is written from now on (attach) */
+  readonly fromEnd?: boolean;
 }
+
+/**
+ * Resolves when something in `dir` changes (inotify, through fs.watch) or after `ms`: following a
+ * log wakes as soon as the container writes, not on the next poll (attach echoes typed keys).
+ */
+const changeWaiter = (dir: string): { wait: (ms: number) => Promise<void>; close: () => void } => {
+  let wake: (() => void) | undefined;
+  let changed = false;
+  let w: FSWatcher | undefined;
+  try {
+    w = watch(dir, () => {
+      changed = true;
+      wake?.();
+    });
+    w.on('error', () => undefined);
+  } catch {
+    w = undefined; // no inotify: poll
+  }
+  return {
+    wait: (ms) =>
+      changed
+        ? Promise.resolve(void (changed = false))
+        : new Promise<void>((r) => {
+            const t = setTimeout(() => done(), ms);
+            const done = () => {
+              clearTimeout(t);
+              wake = undefined;
+              changed = false;
+              r();
+            };
+            wake = done;
+          }),
+    close: () => w?.close(),
+  };
+};
 
 interface Stream {
   readonly file: string;
@@ -129,6 +167,10 @@ export const printLogs = async (files: { stdout: string; stderr: string; stdoutI
     { file: files.stderr, index: files.stderrIdx, to: err, offset: 0 },
   ];
   for (const s of streams) {
+    if (o.fromEnd) {
+      s.offset = await fs.stat(s.file).then((st) => st.size, () => 0);
+      continue;
+    }
     // the rotated files, then the live one: --tail counts lines across all of them
     const parts = [...(await rotated(s)), s];
     const read = await Promise.all(parts.map((part) => readFrom(part.file, 0)));
@@ -144,8 +186,17 @@ export const printLogs = async (files: { stdout: string; stderr: string; stdoutI
     }
   }
   if (!o.finished) return E.right(0);
+  const changes = changeWaiter(dirname(files.stdout));
+  try {
+    return await follow(streams, o, o.finished, changes.wait);
+  } finally {
+    changes.close();
+  }
+};
+
+const follow = async (streams: Stream[], o: LogOptions, finished: () => Promise<boolean>, changed: (ms: number) => Promise<void>): Promise<CommandResult> => {
   for (;;) {
-    const done = await o.finished();
+    const done = await finished();
     let more = false;
     for (const s of streams) {
       // rotated meanwhile (the live file is shorter than what we read): finish the copy first
@@ -161,6 +212,6 @@ export const printLogs = async (files: { stdout: string; stderr: string; stdoutI
       s.offset += used;
     }
     if (done && !more) return E.right(0);
-    if (!more) await new Promise((r) => setTimeout(r, 100));
+    if (!more) await changed(100);
   }
 };

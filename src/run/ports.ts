@@ -1,7 +1,10 @@
-// Ports: `-p [IP:]HOST:CONTAINER[/tcp]` decoded. Publishing needs no iptables: the supervisor
-// binds HOST on the host, then enters the container's network namespace (setns) and, for each
-// connection it accepts, opens one to 127.0.0.1:CONTAINER inside and copies bytes both ways.
-// A socket keeps the namespace it was made in, so one process serves both sides.
+// Ports: `-p [IP:]HOST:CONTAINER[/tcp|/udp]` decoded; IP may be IPv6 in brackets
+// (`-p [::1]:8080:80`). Publishing needs no iptables: the supervisor binds HOST on the host,
+// then enters the container's network namespace (setns) and, for each TCP connection it accepts
+// (or each UDP client address it hears from), opens a socket to the container's loopback inside
+// and copies bytes (datagrams) both ways. A socket keeps the namespace it was made in, so one
+// process serves both sides.
+import { isIPv4, isIPv6 } from 'node:net';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 
@@ -9,32 +12,43 @@ export interface PortMapping {
   readonly hostIp: string;
   readonly hostPort: number;
   readonly containerPort: number;
-  readonly protocol: 'tcp';
+  readonly protocol: 'tcp' | 'udp';
 }
 
 const bad = (s: string, why: string): Failure => failure('InvalidPort', `-p ${s}: ${why}`, ExitCode.tool);
 const port = (s: string): number | undefined => (/^\d{1,5}$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : undefined);
 
 export const parsePublish = (s: string): E.Either<Failure, PortMapping> => {
-  const [spec = '', proto = 'tcp'] = s.split('/', 2);
-  if (proto !== 'tcp') return E.left(bad(s, `protocol ${proto} is not supported (tcp only)`));
-  const parts = spec.startsWith('[') ? /^\[([^\]]+)\]:(.*)$/.exec(spec)?.slice(1) ?? [] : [];
-  const [ip, rest] = parts.length === 2 ? [parts[0] as string, parts[1] as string] : ['', spec];
+  const slash = s.lastIndexOf('/');
+  const spec = slash < 0 ? s : s.slice(0, slash);
+  const proto = slash < 0 ? 'tcp' : s.slice(slash + 1).toLowerCase();
+  if (proto !== 'tcp' && proto !== 'udp') return E.left(bad(s, `protocol ${proto} is not supported (tcp or udp)`));
+  let hostIp = '';
+  let rest = spec;
+  if (spec.startsWith('[')) {
+    const m = /^\[([^\]]*)\]:(.*)$/.exec(spec);
+    if (!m) return E.left(bad(s, 'expected [IPv6]:HOST:CONTAINER'));
+    hostIp = m[1] as string;
+    rest = m[2] as string;
+    if (!isIPv6(hostIp)) return E.left(bad(s, `invalid host IP ${JSON.stringify(hostIp)}`));
+  }
   const fields = rest.split(':');
-  let hostIp = ip;
   let hostPort: string | undefined;
   let containerPort: string | undefined;
-  if (fields.length === 3 && ip === '') [hostIp = '', hostPort, containerPort] = fields;
+  if (fields.length === 3 && hostIp === '') [hostIp = '', hostPort, containerPort] = fields;
   else if (fields.length === 2) [hostPort, containerPort] = fields;
   else if (fields.length === 1) return E.left(bad(s, 'a host port is required (HOST:CONTAINER)'));
-  else return E.left(bad(s, 'expected [IP:]HOST:CONTAINER[/tcp]'));
+  else return E.left(bad(s, 'expected [IP:]HOST:CONTAINER[/tcp|/udp] (an IPv6 address goes in brackets)'));
   const hp = port(hostPort ?? '');
   const cp = port(containerPort ?? '');
   if (hp === undefined) return E.left(bad(s, `invalid host port ${JSON.stringify(hostPort)}`));
   if (cp === undefined) return E.left(bad(s, `invalid container port ${JSON.stringify(containerPort)}`));
-  if (hostIp !== '' && !/^(\d{1,3}\.){3}\d{1,3}$/.test(hostIp)) return E.left(bad(s, `invalid host IP ${JSON.stringify(hostIp)} (IPv4 only)`));
-  return E.right({ hostIp: hostIp || '0.0.0.0', hostPort: hp, containerPort: cp, protocol: 'tcp' });
+  if (hostIp !== '' && !isIPv4(hostIp) && !isIPv6(hostIp)) return E.left(bad(s, `invalid host IP ${JSON.stringify(hostIp)}`));
+  return E.right({ hostIp: hostIp || '0.0.0.0', hostPort: hp, containerPort: cp, protocol: proto });
 };
 
-/** The supervisor's argument for one mapping: IP:HOST:CONTAINER. */
-export const formatMapping = (m: PortMapping): string => `${m.hostIp}:${m.hostPort}:${m.containerPort}`;
+/** The supervisor's argument for one mapping: IP:HOST:CONTAINER/PROTO (it splits at the last colons). */
+export const formatMapping = (m: PortMapping): string => `${m.hostIp}:${m.hostPort}:${m.containerPort}/${m.protocol ?? 'tcp'}`;
+
+/** As `docker ps` shows a mapping: 127.0.0.1:8080->80/tcp, [::1]:8080->80/tcp. */
+export const describeMapping = (m: PortMapping): string => `${m.hostIp.includes(':') ? `[${m.hostIp}]` : m.hostIp}:${m.hostPort}->${m.containerPort}/${m.protocol ?? 'tcp'}`;

@@ -7,6 +7,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure } from '../failure.js';
 import { resolveImage } from '../store/image.js';
+import { holdImage, releaseLeases } from '../store/lease.js';
 import { openStore } from '../store/store.js';
 import { helpText } from './argv.js';
 import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
@@ -47,11 +48,15 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   }
   const img = await resolveImage(p, imageName)();
   if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
+  // a lease on its blobs until the container's own record (containers/<id>/image, a gc root) is
+  // written: a concurrent `tsd-store rm` + gc cannot take them in between (src/store/lease.ts)
+  if (!(await holdImage(p, img.right).catch(() => false))) return E.left(failure('ImageNotFound', `image ${imageName}: removed while starting (a concurrent gc); run again`, ExitCode.tool));
   // published ports need the supervisor (it runs the proxy): a foreground run with -p runs
   // supervised and attached to its log, as `docker run -p` without -d looks to the user
   const attached = o.publish.length > 0 && !o.detach && !o.print;
-  if (attached && (o.tty || o.interactive)) return E.left(failure('InvalidRunOption', '-p with -i or -t needs -d (a published container runs under the supervisor)', ExitCode.tool));
   const created = await createContainer(p, img.right, imageName, attached ? { ...o, detach: true, rm: false } : o, io.env, TINI)();
+  // from here the container's record keeps its image (or nothing needs it): the lease can go
+  await releaseLeases(p);
   if (E.isLeft(created)) return created;
   const { record, spec } = created.right;
   if (o.print) {
@@ -70,7 +75,7 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     await write(io.stdout, formatMessage(toMessage(record, { status: 'running', pid: started.right })));
     return E.right(0);
   }
-  if (attached) return attach(p, record, o.rm, io);
+  if (attached) return attach(p, record, o, io);
   const stdio: Stdio = o.tty ? { mode: 'inherit' } : { mode: 'fds', fds: [o.interactive && o.image !== undefined ? 'inherit' : 'ignore', 'inherit', 'inherit'] };
   await writeState(p, record.id, { status: 'running', startedAt: new Date().toISOString() });
   // the runtime deleted its container when `run` returned: what is left is our mount and dir
@@ -108,20 +113,17 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
 };
 
 
-/** Follows a supervised container's log to our stdout/stderr, forwards signals, returns its code. */
-const attach = async (p: StorePaths, record: ContainerRecord, rm: boolean, io: Io): Promise<CommandResult> => {
-  const [{ startSupervised }, { killContainer, observe, removeContainer, waitExit }, { printLogs }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('./logs.js')]);
+/** Starts a supervised container and attaches to it from its first byte (with stdin for -i/-t), as `docker run -p` without -d looks. */
+const attach = async (p: StorePaths, record: ContainerRecord, o: RunOptions, io: Io): Promise<CommandResult> => {
+  const [{ startSupervised }, { observe, removeContainer }, { attachTo, parseDetachKeys, DEFAULT_DETACH_KEYS }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('./attach.js')]);
   const started = await startSupervised(p, record);
   if (E.isLeft(started)) {
     await removeContainer(p, record, true);
     return started;
   }
-  const handlers = FORWARDED.filter((s) => s !== 'SIGWINCH').map((sig) => [sig, () => void killContainer(p, record, sig)] as const);
-  for (const [sig, h] of handlers) process.on(sig, h);
-  const f = files(p, record.id);
-  await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, { timestamps: false, finished: async () => (await observe(p, record)).status === 'exited' });
-  for (const [sig, h] of handlers) process.off(sig, h);
-  const s = await waitExit(p, record);
-  if (rm) await removeContainer(p, record, true);
-  return E.right(s.exitCode ?? ExitCode.tool);
+  const keys = E.getOrElse((): readonly number[] => [0x10, 0x11])(parseDetachKeys(DEFAULT_DETACH_KEYS));
+  const code = await attachTo(p, record, { stdin: o.interactive || o.tty, detachKeys: keys, sigProxy: true, fromStart: true, closeStdin: true }, io);
+  // detached (ctrl-p ctrl-q) it runs on; once it has exited, --rm removes it
+  if (o.rm && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
+  return code;
 };

@@ -71,6 +71,8 @@ export interface SpecInput {
 
 export interface OciProcess {
   readonly terminal: boolean;
+  /** the pty's size from its first instant (runc applies it when it makes the console) */
+  readonly consoleSize?: { readonly height: number; readonly width: number };
   readonly user: { readonly uid: number; readonly gid: number; readonly additionalGids?: readonly number[] };
   readonly args: readonly string[];
   readonly env: readonly string[];

@@ -51,6 +51,16 @@ export { runtimeRoot };
 export const logEnv = (r: ContainerRecord): Record<string, string> =>
   r.logRotation ? { TSD_LOG_MAX_SIZE: String(r.logRotation.maxSize), TSD_LOG_MAX_FILE: String(r.logRotation.maxFile) } : { TSD_LOG_MAX_SIZE: '', TSD_LOG_MAX_FILE: '' };
 
+/** The terminal size to start a pty with: the caller's terminal, else 24x80. */
+const ttySize = (): string => (process.stdout.isTTY && process.stdout.rows > 0 ? `${process.stdout.rows} ${process.stdout.columns}` : '24 80');
+
+/** -t: the supervisor keeps the pty master; -i without -t: the write end of the stdin pipe. Pure but for the size. */
+export const stdioEnv = (r: ContainerRecord): Record<string, string> => ({
+  TSD_TTY: r.tty ? '1' : '',
+  TSD_STDIN: r.interactive === true && !r.tty ? '1' : '',
+  TSD_TTY_SIZE: r.tty ? ttySize() : '',
+});
+
 /** The supervisor's argv (see the usage comment in supervisor.c). Pure. */
 export const supervisorArgs = (p: StorePaths, r: ContainerRecord): string[] => {
   const h = r.health;
@@ -83,7 +93,7 @@ export const startSupervised = async (p: StorePaths, r: ContainerRecord): Promis
   const f = files(p, r.id);
   await fs.rm(f.stopRequested, { force: true });
   const log = openSync(join(f.dir, 'supervisor.log'), 'a');
-  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'], env: { ...process.env, TSD_STOP_SIGNAL: r.stopSignal, ...logEnv(r) } });
+  const child = spawn(bin.right, supervisorArgs(p, r), { detached: true, stdio: ['ignore', log, log, 'pipe'], env: { ...process.env, TSD_STOP_SIGNAL: r.stopSignal, ...logEnv(r), ...stdioEnv(r) } });
   closeSync(log);
   const pipe = child.stdio[3] as NodeJS.ReadableStream;
   const report = await new Promise<string>((done) => {

@@ -11,13 +11,19 @@
  *  - rotates each log once it reaches $TSD_LOG_MAX_SIZE bytes, keeping $TSD_LOG_MAX_FILE files in
  *    all (copy-truncate: X.log is copied to X.log.1 and truncated; the container's O_APPEND fd
  *    writes on at the new end, so it never needs reopening and nothing sits between it and disk);
- *  - applies the restart policy, runs the HEALTHCHECK with `RUNTIME exec`, publishes ports;
+ *  - applies the restart policy, runs the HEALTHCHECK with `RUNTIME exec`, publishes ports (TCP
+ *    and UDP, IPv4 and IPv6 host addresses);
+ *  - with $TSD_TTY=1, receives the container's pty master from the runtime (--console-socket),
+ *    copies its output to stdout.log and keeps it open (the container outlives any client);
+ *    with $TSD_STDIN=1, keeps the write end of the container's stdin pipe. `tsd-run attach`
+ *    clients connect to an abstract unix socket (same uid only) and send their input (and, for a
+ *    pty, window sizes) in small frames: 'd' LEN16 BYTES | 'w' ROWS16 COLS16;
  *  - forwards SIGTERM/SIGINT it receives to the container as its stop signal ($TSD_STOP_SIGNAL);
  *  - runs as two processes, a watchdog and a worker, both subreapers: `kill -9` of either one
  *    leaves the other to reap the container and record its exit code.
  * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE
  *                       HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_RETRIES HEALTH_START_MS
- *                       NPORTS [IP:HOST:CONTAINER…] [HEALTH ARGV…]
+ *                       NPORTS [IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]
  * fd 3, when open, receives "ok PID\n" or "fail\n" once the first start is known, then closes.
  */
 #define _GNU_SOURCE
@@ -38,18 +44,29 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAXPORTS 16
 #define MAXCONN 64
+#define MAXUDP 64
+#define UDP_IDLE_MS 90000 /* as docker-proxy: a UDP "session" ends after 90 s without a datagram */
+#define MAXCLIENTS 8
 
 static const char *dir, *runtime, *rtroot, *id, *memcg, *policy;
 static int maxrestarts, autoremove, nports, hargc;
 static long h_interval, h_timeout, h_retries, h_start;
 static char **hargv;
-static struct { char ip[64]; int hport, cport, fd; } ports[MAXPORTS];
+static struct { char ip[64]; int hport, cport, fd, udp; } ports[MAXPORTS];
 static struct { int a, b; } conns[MAXCONN];
+/* one UDP session per (published port, client address): its own socket inside the container */
+static struct { int fd, port; struct sockaddr_storage peer; socklen_t plen; long long last; } udps[MAXUDP];
+/* the pty master (-t) or the write end of the container's stdin pipe (-i): where attach input goes */
+static int tty = 0, keepstdin = 0, masterfd = -1, stdinw = -1, outfd = -1, handoff = -1, attachfd = -1;
+static struct { int fd, len, olen; unsigned char in[4100], out[4096]; } clients[MAXCLIENTS];
 static int statusfd = -1, hostns = -1;
 static pid_t cpid = 0, hpid = 0;
 static int restarts = 0, streak = 0, exited = 0, wstatus = 0;
@@ -145,8 +162,9 @@ static pid_t read_pid(void) {
   return v;
 }
 
-/* runs RUNTIME with args; stdout/stderr to the logs (so a runtime error is in the log too) */
-static pid_t spawn_runtime(char *const args[], int out, int err) {
+/* runs RUNTIME with args; stdout/stderr to the logs (so a runtime error is in the log too);
+   stdin from `in` (the container's stdin pipe) or /dev/null */
+static pid_t spawn_runtime_in(char *const args[], int in, int out, int err) {
   pid_t p = fork();
   if (p == 0) {
     if (hostns >= 0) setns(hostns, CLONE_NEWNET);
@@ -154,13 +172,56 @@ static pid_t spawn_runtime(char *const args[], int out, int err) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int nul = open("/dev/null", O_RDWR);
-    dup2(nul, 0);
+    dup2(in >= 0 ? in : nul, 0);
     dup2(out >= 0 ? out : nul, 1);
     dup2(err >= 0 ? err : nul, 2);
     execvp(args[0], args);
     _exit(127);
   }
   return p;
+}
+
+static pid_t spawn_runtime(char *const args[], int out, int err) { return spawn_runtime_in(args, -1, out, err); }
+
+/* passes fd to the watchdog through the socketpair and leaves it there: a descriptor in flight
+   stays open, so the pty (or the stdin pipe) outlives a kill -9 of the worker, and the watchdog
+   picks it up when it takes over */
+static void hand_off(int fd, char kind) {
+  if (handoff < 0 || fd < 0) return;
+  char c = kind;
+  struct iovec io = {.iov_base = &c, .iov_len = 1};
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  memset(&u, 0, sizeof u);
+  struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  struct cmsghdr *c0 = CMSG_FIRSTHDR(&m);
+  c0->cmsg_level = SOL_SOCKET;
+  c0->cmsg_type = SCM_RIGHTS;
+  c0->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c0), &fd, sizeof(int));
+  if (sendmsg(handoff, &m, MSG_DONTWAIT) < 0) {}
+}
+
+/* receives one descriptor (and its kind byte) from a unix socket: -1 when nothing came, -2 for a
+   message without one */
+static int recv_fd(int sock, char *kind, int flags) {
+  char c = 0;
+  struct iovec io = {.iov_base = &c, .iov_len = 1};
+  union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+  struct msghdr m = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+  if (recvmsg(sock, &m, flags | MSG_CMSG_CLOEXEC) <= 0) return -1;
+  if (kind) *kind = c;
+  struct cmsghdr *c0 = CMSG_FIRSTHDR(&m);
+  if (!c0 || c0->cmsg_level != SOL_SOCKET || c0->cmsg_type != SCM_RIGHTS) return -2; /* a message, no descriptor */
+  int fd;
+  memcpy(&fd, CMSG_DATA(c0), sizeof(int));
+  if (kind) *kind = c;
+  return fd;
+}
+
+static void set_winsize(int rows, int cols) {
+  if (masterfd < 0 || rows <= 0 || cols <= 0) return;
+  struct winsize w = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+  ioctl(masterfd, TIOCSWINSZ, &w);
 }
 
 static int wait_for(pid_t p) {
@@ -170,7 +231,7 @@ static int wait_for(pid_t p) {
 }
 
 static int start_container(void) {
-  char pidfile[4096], bundle[4096], log[4096], o[4096], e[4096];
+  char pidfile[4096], bundle[4096], log[4096], o[4096], e[4096], csdir[64] = "", cs[128] = "";
   path(pidfile, sizeof pidfile, "pid");
   path(bundle, sizeof bundle, "bundle");
   path(log, sizeof log, "runtime.log");
@@ -179,12 +240,68 @@ static int start_container(void) {
   unlink(pidfile);
   int out = open(o, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int err = open(e, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  char *args[] = {(char *)runtime, "--root", (char *)rtroot, "--log", log, "--log-format", "json", "run", "-d", "--pid-file", pidfile, "--bundle", bundle, (char *)id, NULL};
+  /* -t: the runtime sends the pty master over a unix socket (a short path: sun_path is 108 bytes) */
+  int lsock = -1, pin[2] = {-1, -1};
+  if (tty) {
+    strcpy(csdir, "/tmp/tsd-console-XXXXXX");
+    if (!mkdtemp(csdir)) { close(out); close(err); return -1; }
+    snprintf(cs, sizeof cs, "%s/sock", csdir);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", cs);
+    lsock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (lsock < 0 || bind(lsock, (struct sockaddr *)&a, sizeof a) < 0 || listen(lsock, 1) < 0) {
+      if (lsock >= 0) close(lsock);
+      rmdir(csdir);
+      close(out); close(err);
+      return -1;
+    }
+  } else if (keepstdin && pipe2(pin, O_CLOEXEC) < 0) pin[0] = pin[1] = -1;
+  char *args[20];
+  int k = 0;
+  char *fixed[] = {(char *)runtime, "--root", (char *)rtroot, "--log", log, "--log-format", "json", "run", "-d", "--pid-file", pidfile, "--bundle", bundle};
+  for (size_t j = 0; j < sizeof fixed / sizeof fixed[0]; j++) args[k++] = fixed[j];
+  if (tty) { args[k++] = "--console-socket"; args[k++] = cs; }
+  args[k++] = (char *)id;
+  args[k] = NULL;
   /* the fds must survive exec in the child: clear close-on-exec there via dup2 (dup2 clears it) */
-  int st = wait_for(spawn_runtime(args, out, err));
+  int st = wait_for(spawn_runtime_in(args, pin[0], out, err));
   close(out);
   close(err);
+  if (pin[0] >= 0) close(pin[0]);
+  if (tty) {
+    /* the runtime has connected and sent the master before it exited: it waits in the backlog */
+    int c = -1;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+      struct pollfd pf = {.fd = lsock, .events = POLLIN};
+      if (poll(&pf, 1, 5000) > 0) c = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+    }
+    if (c >= 0) {
+      struct pollfd pf = {.fd = c, .events = POLLIN};
+      if (poll(&pf, 1, 5000) > 0) {
+        if (masterfd >= 0) close(masterfd);
+        masterfd = recv_fd(c, NULL, 0);
+      }
+      close(c);
+    }
+    close(lsock);
+    unlink(cs);
+    rmdir(csdir);
+    if (masterfd >= 0) {
+      fcntl(masterfd, F_SETFL, fcntl(masterfd, F_GETFL) | O_NONBLOCK);
+      const char *sz = getenv("TSD_TTY_SIZE");
+      int rows = 0, cols = 0;
+      if (sz && sscanf(sz, "%d %d", &rows, &cols) == 2) set_winsize(rows, cols);
+      hand_off(masterfd, 'm');
+    }
+  }
+  if (pin[1] >= 0) {
+    if (stdinw >= 0) close(stdinw);
+    stdinw = pin[1];
+    fcntl(stdinw, F_SETFL, fcntl(stdinw, F_GETFL) | O_NONBLOCK);
+    hand_off(stdinw, 'i');
+  }
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return -1;
+  if (tty && masterfd < 0) return -1;
   cpid = read_pid();
   if (cpid <= 0) return -1;
   iso_now(started, sizeof started);
@@ -216,20 +333,42 @@ static int oom_killed(void) {
 static void close_conns(void) {
   for (int i = 0; i < MAXCONN; i++)
     if (conns[i].a > 0) { close(conns[i].a); close(conns[i].b); conns[i].a = conns[i].b = 0; }
+  for (int i = 0; i < MAXUDP; i++)
+    if (udps[i].fd > 0) { close(udps[i].fd); udps[i].fd = 0; }
+}
+
+/* a host address, IPv4 or IPv6 ("::1", "0.0.0.0"), with a port */
+static socklen_t host_addr(const char *ip, int port, struct sockaddr_storage *ss) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(ip, ':')) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1) return 0;
+    return sizeof *a;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)ss;
+  a->sin_family = AF_INET;
+  a->sin_port = htons(port);
+  if (inet_pton(AF_INET, ip, &a->sin_addr) != 1) return 0;
+  return sizeof *a;
 }
 
 /* listeners are bound in the host's namespace; then we enter the container's, where connect() goes */
 static void bind_ports(void) {
   for (int i = 0; i < nports; i++) {
     if (ports[i].fd > 0) continue;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_storage a;
+    socklen_t alen = host_addr(ports[i].ip, ports[i].hport, &a);
+    int fd = alen == 0 ? -1 : socket(a.ss_family, (ports[i].udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(ports[i].hport)};
-    inet_pton(AF_INET, ports[i].ip, &a.sin_addr);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 128) < 0) {
-      fprintf(stderr, "tsd-supervisor: publish %s:%d: %s\n", ports[i].ip, ports[i].hport, strerror(errno));
-      close(fd);
+    if (fd >= 0) {
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (a.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, alen) < 0 || (!ports[i].udp && listen(fd, 128) < 0)) {
+      fprintf(stderr, "tsd-supervisor: publish %s:%d/%s: %s\n", ports[i].ip, ports[i].hport, ports[i].udp ? "udp" : "tcp", alen == 0 ? "invalid address" : strerror(errno));
+      if (fd >= 0) close(fd);
       fd = -1;
     }
     ports[i].fd = fd;
@@ -244,17 +383,195 @@ static void enter_netns(void) {
   if (fd >= 0) { setns(fd, CLONE_NEWNET); close(fd); }
 }
 
+/* a socket inside the container (we are in its namespace) connected to its loopback: 127.0.0.1,
+   or ::1 for a service that listens on IPv6 loopback only */
+static int connect_inside(int type, int cport) {
+  int b = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(cport)};
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (b >= 0 && connect(b, (struct sockaddr *)&to, sizeof to) == 0) return b;
+  if (b >= 0) close(b);
+  if (type != SOCK_STREAM) return -1;
+  b = socket(AF_INET6, type | SOCK_CLOEXEC, 0);
+  struct sockaddr_in6 to6 = {.sin6_family = AF_INET6, .sin6_port = htons(cport), .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+  if (b >= 0 && connect(b, (struct sockaddr *)&to6, sizeof to6) == 0) return b;
+  if (b >= 0) close(b);
+  return -1;
+}
+
 static void accept_conn(int lfd, int cport) {
   int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   if (a < 0) return;
-  int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(cport)};
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (b < 0 || connect(b, (struct sockaddr *)&to, sizeof to) < 0) { close(a); if (b >= 0) close(b); return; }
+  int b = connect_inside(SOCK_STREAM, cport);
+  if (b < 0) { close(a); return; }
   for (int i = 0; i < MAXCONN; i++)
     if (conns[i].a == 0) { conns[i].a = a; conns[i].b = b; return; }
   close(a);
   close(b);
+}
+
+/* a datagram on a published UDP port: to the client's session (made on its first datagram) */
+static void udp_in(int port) {
+  unsigned char buf[65536];
+  struct sockaddr_storage peer;
+  for (;;) {
+    socklen_t plen = sizeof peer;
+    ssize_t n = recvfrom(ports[port].fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &plen);
+    if (n < 0) return;
+    int s = -1, freeslot = -1;
+    for (int i = 0; i < MAXUDP; i++) {
+      if (udps[i].fd > 0 && udps[i].port == port && udps[i].plen == plen && memcmp(&udps[i].peer, &peer, plen) == 0) { s = i; break; }
+      if (udps[i].fd <= 0 && freeslot < 0) freeslot = i;
+    }
+    if (s < 0) {
+      if (freeslot < 0) { /* full: the session idle longest gives way */
+        freeslot = 0;
+        for (int i = 1; i < MAXUDP; i++) if (udps[i].last < udps[freeslot].last) freeslot = i;
+        close(udps[freeslot].fd);
+        udps[freeslot].fd = 0;
+      }
+      int fd = connect_inside(SOCK_DGRAM, ports[port].cport);
+      if (fd < 0) continue;
+      fcntl(fd, F_SETFL, O_NONBLOCK);
+      s = freeslot;
+      udps[s].fd = fd;
+      udps[s].port = port;
+      udps[s].peer = peer;
+      udps[s].plen = plen;
+    }
+    udps[s].last = now_ms();
+    if (send(udps[s].fd, buf, (size_t)n, 0) < 0) {}
+  }
+}
+
+/* a reply from the container: back to the client, from the published address */
+static void udp_out(int s) {
+  unsigned char buf[65536];
+  for (;;) {
+    ssize_t n = recv(udps[s].fd, buf, sizeof buf, 0);
+    if (n < 0) return; /* EAGAIN, or ECONNREFUSED: nothing listens inside (yet) */
+    udps[s].last = now_ms();
+    if (sendto(ports[udps[s].port].fd, buf, (size_t)n, 0, (struct sockaddr *)&udps[s].peer, udps[s].plen) < 0) {}
+  }
+}
+
+static long long udp_expire(long long t) {
+  long long next = -1;
+  for (int i = 0; i < MAXUDP; i++) {
+    if (udps[i].fd <= 0) continue;
+    if (t - udps[i].last >= UDP_IDLE_MS) { close(udps[i].fd); udps[i].fd = 0; continue; }
+    long long w = udps[i].last + UDP_IDLE_MS;
+    if (next < 0 || w < next) next = w;
+  }
+  return next;
+}
+
+/* the attach socket: abstract (no file to leave behind; it goes when we die), bound in the host's
+   network namespace (abstract names belong to one), and only for callers of our own uid */
+static void bind_attach(void) {
+  if ((!tty && !keepstdin) || attachfd >= 0) return;
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "tsd-attach/%s", id);
+  attachfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (attachfd < 0) return;
+  /* the whole sun_path, zero-padded, is the name: that is how Node (libuv) connects to "\0NAME" */
+  if (bind(attachfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(attachfd, 8) < 0) {
+    fprintf(stderr, "tsd-supervisor: attach socket: %s\n", strerror(errno));
+    close(attachfd);
+    attachfd = -1;
+  }
+}
+
+static void accept_client(void) {
+  int c = accept4(attachfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (c < 0) return;
+  struct ucred cr;
+  socklen_t l = sizeof cr;
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0 || (cr.uid != geteuid() && cr.uid != 0)) { close(c); return; }
+  for (int i = 0; i < MAXCLIENTS; i++)
+    if (clients[i].fd <= 0) { clients[i].fd = c; clients[i].len = clients[i].olen = 0; return; }
+  close(c);
+}
+
+static void drop_client(int i) {
+  close(clients[i].fd);
+  clients[i].fd = 0;
+  clients[i].len = clients[i].olen = 0;
+}
+
+/* where a client's input goes: the pty, or the stdin pipe */
+static int input_fd(void) { return masterfd >= 0 ? masterfd : stdinw; }
+
+static void flush_client(int i) {
+  int to = input_fd();
+  if (clients[i].olen == 0) return;
+  if (to < 0) { clients[i].olen = 0; return; }
+  ssize_t w = write(to, clients[i].out, (size_t)clients[i].olen);
+  if (w < 0) { if (errno != EAGAIN && errno != EINTR) clients[i].olen = 0; return; }
+  memmove(clients[i].out, clients[i].out + w, (size_t)(clients[i].olen - w));
+  clients[i].olen -= (int)w;
+}
+
+/* parses what a client sent: 'd' LEN16 BYTES (input) or 'w' ROWS16 COLS16 (a pty's window
+   size) or 'e' (end of input); stops while input waits to be written (the container reads slower than we are fed) */
+static void client_parse(int i) {
+  unsigned char *b = clients[i].in;
+  int off = 0;
+  while (clients[i].olen == 0 && clients[i].len - off >= 1) {
+    int left = clients[i].len - off;
+    if (b[off] == 'w') {
+      if (left < 5) break;
+      set_winsize(b[off + 1] << 8 | b[off + 2], b[off + 3] << 8 | b[off + 4]);
+      off += 5;
+      continue;
+    }
+    if (b[off] == 'e') { /* the client's stdin ended: so does the container's (not a pty's) */
+      if (masterfd < 0 && stdinw >= 0) {
+        close(stdinw);
+        stdinw = -1;
+        if (handoff >= 0) { char x = 'x'; if (send(handoff, &x, 1, MSG_DONTWAIT) < 0) {} }
+      }
+      off += 1;
+      continue;
+    }
+    if (b[off] != 'd') { drop_client(i); return; }
+    if (left < 3) break;
+    unsigned len = (unsigned)(b[off + 1] << 8 | b[off + 2]);
+    if (len > sizeof clients[i].out) { drop_client(i); return; }
+    if (left < 3 + (int)len) break;
+    memcpy(clients[i].out, b + off + 3, len);
+    clients[i].olen = (int)len;
+    off += 3 + (int)len;
+    flush_client(i);
+  }
+  memmove(b, b + off, (size_t)(clients[i].len - off));
+  clients[i].len -= off;
+}
+
+static void client_in(int i) {
+  ssize_t n = read(clients[i].fd, clients[i].in + clients[i].len, sizeof clients[i].in - (size_t)clients[i].len);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { drop_client(i); return; }
+  if (n < 0) return;
+  clients[i].len += (int)n;
+  client_parse(i);
+}
+
+/* the pty's output, to stdout.log (as Docker: a terminal has one stream); false at its end */
+static int pty_out(void) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(masterfd, buf, sizeof buf);
+    if (n > 0) {
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(outfd, buf + off, (size_t)(n - off));
+        if (w <= 0) { if (w < 0 && errno == EINTR) continue; break; }
+        off += w;
+      }
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    return 0; /* EIO: every process holding the pty's other side has gone */
+  }
 }
 
 /* copies what is readable; on EOF shuts the other side's write half, closes when both are done */
@@ -433,6 +750,11 @@ static void forward_stop(void) {
 /* the supervision loop; `adopt`: the container already runs (the worker died), take it over */
 static int supervise(int adopt, int sfd) {
   watch_logs();
+  if (tty) {
+    char o[4096];
+    path(o, sizeof o, "stdout.log");
+    outfd = open(o, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  }
   if (adopt) {
     load_counter();
     cpid = read_pid();
@@ -452,25 +774,39 @@ static int supervise(int adopt, int sfd) {
   snprintf(line, sizeof line, "ok %d\n", (int)cpid);
   report(line);
   bind_ports();
+  bind_attach();
   enter_netns();
   index_logs();
+  int ptyopen = masterfd >= 0;
+  enum { NPF = 4 + MAXPORTS + 2 * MAXCONN + MAXUDP + MAXCLIENTS };
   for (;;) {
-    struct pollfd pf[2 + MAXPORTS + 2 * MAXCONN];
-    int map[2 + MAXPORTS + 2 * MAXCONN], n = 0;
+    struct pollfd pf[NPF];
+    int map[NPF], n = 0, pending = 0;
     pf[n].fd = sfd; pf[n].events = POLLIN; map[n++] = -1;
     if (ifd >= 0) { pf[n].fd = ifd; pf[n].events = POLLIN; map[n++] = -2; }
+    if (ptyopen) { pf[n].fd = masterfd; pf[n].events = POLLIN; map[n++] = -3; }
+    if (attachfd >= 0) { pf[n].fd = attachfd; pf[n].events = POLLIN; map[n++] = -4; }
+    for (int i = 0; i < MAXCLIENTS; i++) if (clients[i].fd > 0) {
+      if (clients[i].olen > 0) pending = 1;
+      pf[n].fd = clients[i].fd; pf[n].events = clients[i].olen > 0 ? 0 : POLLIN; map[n++] = 5000 + i;
+    }
+    if (pending && input_fd() >= 0) { pf[n].fd = input_fd(); pf[n].events = POLLOUT; map[n++] = -5; }
     for (int i = 0; i < nports; i++) if (ports[i].fd > 0) { pf[n].fd = ports[i].fd; pf[n].events = POLLIN; map[n++] = 1000 + i; }
     for (int i = 0; i < MAXCONN; i++) if (conns[i].a > 0) {
       pf[n].fd = conns[i].a; pf[n].events = POLLIN; map[n++] = 2000 + i;
       pf[n].fd = conns[i].b; pf[n].events = POLLIN; map[n++] = 3000 + i;
     }
-    long long t = now_ms(), wake = -1;
-    if (hargc > 0 && !exited) wake = hpid ? hdeadline : hnext;
+    for (int i = 0; i < MAXUDP; i++) if (udps[i].fd > 0) { pf[n].fd = udps[i].fd; pf[n].events = POLLIN; map[n++] = 4000 + i; }
+    long long t = now_ms(), wake = udp_expire(t);
+    if (hargc > 0 && !exited) {
+      long long h = hpid ? hdeadline : hnext;
+      if (wake < 0 || h < wake) wake = h;
+    }
     int timeout = wake < 0 ? -1 : (int)(wake > t ? wake - t : 0);
     int r = poll(pf, n, timeout);
     if (r < 0 && errno != EINTR) return 1;
     for (int k = 0; r > 0 && k < n; k++) {
-      if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (!(pf[k].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))) continue;
       if (map[k] == -2) {
         char ev[4096];
         while (read(ifd, ev, sizeof ev) > 0) {}
@@ -479,9 +815,20 @@ static int supervise(int adopt, int sfd) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si)
           if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) forward_stop();
-      } else if (map[k] >= 3000) { int i = map[k] - 3000; if (conns[i].a > 0) relay(i, conns[i].b, conns[i].a); }
+      } else if (map[k] == -3) ptyopen = pty_out();
+      else if (map[k] == -4) accept_client();
+      else if (map[k] == -5) {
+        for (int i = 0; i < MAXCLIENTS; i++) if (clients[i].fd > 0 && clients[i].olen > 0) { flush_client(i); if (clients[i].olen == 0) client_parse(i); }
+      }
+      else if (map[k] >= 5000) { int i = map[k] - 5000; if (clients[i].fd > 0) client_in(i); }
+      else if (map[k] >= 4000) { int i = map[k] - 4000; if (udps[i].fd > 0) udp_out(i); }
+      else if (map[k] >= 3000) { int i = map[k] - 3000; if (conns[i].a > 0) relay(i, conns[i].b, conns[i].a); }
       else if (map[k] >= 2000) { int i = map[k] - 2000; if (conns[i].a > 0) relay(i, conns[i].a, conns[i].b); }
-      else if (map[k] >= 1000) accept_conn(ports[map[k] - 1000].fd, ports[map[k] - 1000].cport);
+      else if (map[k] >= 1000) {
+        int i = map[k] - 1000;
+        if (ports[i].udp) udp_in(i);
+        else accept_conn(ports[i].fd, ports[i].cport);
+      }
     }
     /* reap: the container, a health check, or any orphan reparented to us */
     for (;;) {
@@ -494,6 +841,7 @@ static int supervise(int adopt, int sfd) {
     if (hpid && !exited && now_ms() >= hdeadline) { kill(hpid, SIGKILL); }
     if (hargc > 0 && !hpid && !exited && now_ms() >= hnext) { start_health(); hnext = now_ms() + h_interval; }
     if (!exited) continue;
+    if (ptyopen) pty_out(); /* what the container wrote last */
     index_logs();
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
     int oom = oom_killed();
@@ -508,6 +856,7 @@ static int supervise(int adopt, int sfd) {
       nanosleep(&ts, NULL);
       restarts++;
       if (stop_requested() || start_container() < 0) { write_state("exited", code, oom); break; }
+      ptyopen = masterfd >= 0;
       write_state("running", 0, 0);
       enter_netns();
       continue;
@@ -525,6 +874,14 @@ static int supervise(int adopt, int sfd) {
   return 0;
 }
 
+/* the watchdog's copy of what the worker handed over: the latest of each kind ('x': stdin closed) */
+static void keep_fd(char kind, int fd, int *kept_m, int *kept_i) {
+  int *slot = kind == 'm' ? kept_m : kept_i;
+  if (*slot >= 0) close(*slot);
+  *slot = kind == 'x' ? -1 : fd;
+  if (kind == 'x' && fd >= 0) close(fd);
+}
+
 int main(int argc, char **argv) {
   if (argc < 14) { fprintf(stderr, "usage: tsd-supervisor DIR RUNTIME ROOT ID MEMCG POLICY MAX RM HI HT HR HS NPORTS [PORTS] [HEALTH…]\n"); return 2; }
   dir = argv[1]; runtime = argv[2]; rtroot = argv[3]; id = argv[4]; memcg = argv[5]; policy = argv[6];
@@ -533,7 +890,9 @@ int main(int argc, char **argv) {
   nports = atoi(argv[13]);
   if (nports > MAXPORTS || 14 + nports > argc) return 2;
   for (int i = 0; i < nports; i++) {
-    char *s = argv[14 + i], *c1 = strrchr(s, ':');
+    char *s = argv[14 + i], *proto = strrchr(s, '/');
+    if (proto) { ports[i].udp = strcmp(proto, "/udp") == 0; *proto = 0; }
+    char *c1 = strrchr(s, ':');
     if (!c1) return 2;
     *c1 = 0;
     char *c2 = strrchr(s, ':');
@@ -546,6 +905,11 @@ int main(int argc, char **argv) {
   hargc = argc - 14 - nports;
   hargv = argv + 14 + nports;
   if (fcntl(3, F_GETFD) >= 0) { statusfd = 3; fcntl(3, F_SETFD, FD_CLOEXEC); }
+  const char *te = getenv("TSD_TTY"), *ie = getenv("TSD_STDIN");
+  tty = te && strcmp(te, "1") == 0;
+  keepstdin = ie && strcmp(ie, "1") == 0;
+  int pair[2] = {-1, -1};
+  if ((tty || keepstdin) && socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0) pair[0] = pair[1] = -1;
   hostns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   sigset_t set;
@@ -566,27 +930,54 @@ int main(int argc, char **argv) {
   if (worker == 0) {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     prctl(PR_SET_PDEATHSIG, 0);
+    if (pair[0] >= 0) close(pair[0]);
+    handoff = pair[1];
     return supervise(0, sfd);
   }
+  if (pair[1] >= 0) close(pair[1]);
   /* the watchdog: keeps no status pipe, waits for the worker; takes over if it is killed */
   if (statusfd >= 0) { close(statusfd); statusfd = -1; }
   path(pidfile, sizeof pidfile, "supervisor.pid");
   snprintf(tmp, sizeof tmp, "%s.tmp", pidfile);
   FILE *f = fopen(tmp, "w");
   if (f) { fprintf(f, "%d %d\n", (int)worker, (int)getpid()); fclose(f); rename(tmp, pidfile); }
+  /* keeps the latest pty master and stdin pipe the worker handed over (closing older ones), so
+     they outlive the worker; reaps */
+  int kept_m = -1, kept_i = -1, hup = pair[0] < 0;
   for (;;) {
+    struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN}, {.fd = pair[0], .events = POLLIN}};
+    if (poll(pf, hup ? 1 : 2, -1) < 0 && errno != EINTR) break;
+    if (!hup && pf[1].revents) {
+      char kind;
+      int fd;
+      while ((fd = recv_fd(pair[0], &kind, MSG_DONTWAIT)) != -1) keep_fd(kind, fd, &kept_m, &kept_i);
+      if (pf[1].revents & (POLLHUP | POLLERR)) hup = 1;
+    }
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == sizeof si) {}
     int st;
-    pid_t p = waitpid(-1, &st, 0);
-    if (p < 0 && errno == EINTR) continue;
-    if (p < 0) break;
-    if (p != worker) continue;
-    if (WIFEXITED(st)) { unlink(pidfile); return WEXITSTATUS(st); }
-    /* the worker was killed: the container (if still running) is now our child */
-    f = fopen(tmp, "w");
-    if (f) { fprintf(f, "%d\n", (int)getpid()); fclose(f); rename(tmp, pidfile); }
-    int rc = supervise(1, sfd);
-    unlink(pidfile);
-    return rc;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (p != worker) continue;
+      if (WIFEXITED(st)) { unlink(pidfile); return WEXITSTATUS(st); }
+      /* the worker was killed: the container (if still running) is now our child */
+      if (!hup) {
+        char kind;
+        int fd;
+        while ((fd = recv_fd(pair[0], &kind, MSG_DONTWAIT)) != -1) keep_fd(kind, fd, &kept_m, &kept_i);
+      }
+      if (pair[0] >= 0) close(pair[0]);
+      masterfd = kept_m;
+      stdinw = kept_i;
+      if (masterfd >= 0) fcntl(masterfd, F_SETFL, fcntl(masterfd, F_GETFL) | O_NONBLOCK);
+      if (stdinw >= 0) fcntl(stdinw, F_SETFL, fcntl(stdinw, F_GETFL) | O_NONBLOCK);
+      f = fopen(tmp, "w");
+      if (f) { fprintf(f, "%d\n", (int)getpid()); fclose(f); rename(tmp, pidfile); }
+      int rc = supervise(1, sfd);
+      unlink(pidfile);
+      return rc;
+    }
+    if (p < 0 && errno == ECHILD) break;
   }
   return 0;
 }

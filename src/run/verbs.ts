@@ -7,17 +7,17 @@ import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { formatMessage } from '../message.js';
-import { resolveImage } from '../store/image.js';
 import type { StorePaths } from '../store/layout.js';
 import { openStore } from '../store/store.js';
 import { allValues, isSet, lastValue, parseArgv, parseNumber, type FlagSpec, type ParsedArgs } from './argv.js';
 import { files, findContainer, listRecords, readState, toMessage, writeAtomic, type ContainerRecord } from './container.js';
-import { remountRootfs } from './create.js';
+import { containerImage, remountRootfs } from './create.js';
 import { killContainer, observe, removeContainer, runtimeCmd, stopContainer, waitExit, waitStopped } from './lifecycle.js';
 import { parseSince, printLogs } from './logs.js';
 import { parseDuration } from './options.js';
 import { lookupCommand, readInRoot } from './in-root.js';
 import { parseGroup, parsePasswd, resolveUser } from './user.js';
+import { describeMapping } from './ports.js';
 import { DEFAULT_PATH } from './defaults.js';
 import { RunExit } from './runtime.js';
 import type { RuntimeSpec } from './spec.js';
@@ -69,7 +69,7 @@ const ps: Verb = (argv, io) =>
     else {
       const status = (s: Awaited<ReturnType<typeof observe>>) =>
         s.status === 'running' ? `Up ${age(s.startedAt)}${s.health ? ` (${s.health.status})` : ''}` : s.status === 'exited' ? `Exited (${s.exitCode ?? 'unknown'}) ${age(s.finishedAt)} ago` : s.status === 'restarting' ? `Restarting (${s.exitCode ?? ''})` : 'Created';
-      const table = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], ...rows.map(({ r, s }) => [r.id.slice(0, 12), r.image, JSON.stringify(r.command.join(' ').slice(0, 20)), `${age(r.created)} ago`, status(s), r.ports.map((m) => `${m.hostIp}:${m.hostPort}->${m.containerPort}/tcp`).join(', '), r.name])];
+      const table = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], ...rows.map(({ r, s }) => [r.id.slice(0, 12), r.image, JSON.stringify(r.command.join(' ').slice(0, 20)), `${age(r.created)} ago`, status(s), r.ports.map(describeMapping).join(', '), r.name])];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) await write(io.stdout, `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')}\n`);
     }
@@ -174,7 +174,7 @@ const start: Verb = (argv, io) =>
     forEach(p, names, io, async (r) => {
       const s = await observe(p, r);
       if (s.status === 'running') return E.right(r.name);
-      const img = await resolveImage(p, r.imageDigest.startsWith('sha256:') ? r.imageDigest : r.image)();
+      const img = await containerImage(p, r)();
       if (E.isLeft(img)) return img;
       const m = await remountRootfs(p, r, img.right)();
       if (E.isLeft(m)) return m;
@@ -209,7 +209,20 @@ const top: Verb = (argv, io) =>
     return E.right(0);
   });
 
-export const VERBS: Readonly<Record<string, Verb>> = { ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top };
+const attach: Verb = (argv, io) =>
+  withContainers(argv, [{ long: 'no-stdin' }, { long: 'detach-keys', value: true }, { long: 'sig-proxy', value: true }], 1, async (p, a, names) => {
+    if (names.length > 1) return E.left(failure('Usage', 'attach: takes one container', ExitCode.user));
+    const r = await findContainer(p, names[0] as string)();
+    if (E.isLeft(r)) return r;
+    const { attachTo, parseDetachKeys, DEFAULT_DETACH_KEYS } = await import('./attach.js');
+    const keys = parseDetachKeys(lastValue(a, 'detach-keys') ?? DEFAULT_DETACH_KEYS);
+    if (E.isLeft(keys)) return keys;
+    const proxy = lastValue(a, 'sig-proxy') ?? 'true';
+    if (proxy !== 'true' && proxy !== 'false') return E.left(failure('Usage', `--sig-proxy: expected true or false, not ${JSON.stringify(proxy)}`, ExitCode.user));
+    return attachTo(p, r.right, { stdin: !isSet(a, 'no-stdin'), detachKeys: keys.right, sigProxy: proxy === 'true', fromStart: false, closeStdin: false }, io);
+  });
+
+export const VERBS: Readonly<Record<string, Verb>> = { ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach };
 
 export const verbHelp = (): string =>
   `Verbs:
@@ -223,5 +236,8 @@ export const verbHelp = (): string =>
   exec [-i] [-t] [-u] [-e] [-w] C CMD...   run a command in a running container
   start C... / restart [-t] C...   start again under a supervisor
   top C                            the container's processes
+  attach [--no-stdin] [--detach-keys K] [--sig-proxy=false] C
+                                   its output (and input, with -i/-t) until it exits;
+                                   ctrl-p ctrl-q detaches and leaves it running
 `;
 

@@ -5,7 +5,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { parseArgv } from '../../src/run/argv.js';
 import { decodeRunOptions, parseDuration, parseRestart, resolveEnv } from '../../src/run/options.js';
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, ociMount } from '../../src/run/mounts.js';
-import { parsePublish } from '../../src/run/ports.js';
+import { describeMapping, formatMapping, parsePublish } from '../../src/run/ports.js';
 import { healthOf } from '../../src/run/health.js';
 import { classifyRuntimeError } from '../../src/run/runtime.js';
 import { formatTime, parseIndex, parseSince, tailOffset, timeAt } from '../../src/run/logs.js';
@@ -79,11 +79,20 @@ test('-v, --mount, --tmpfs', () => {
   assert.equal(ociMount(right(parseTmpfsFlag('/run'))), { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777'] });
 });
 
-test('-p [IP:]HOST:CONTAINER[/tcp]', () => {
+test('-p [IP:]HOST:CONTAINER[/tcp|/udp], IPv6 in brackets', () => {
   assert.equal(right(parsePublish('127.0.0.1:8080:80')), { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.equal(right(parsePublish('8080:80/tcp')), { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.match(left(parsePublish('80')), /host port is required/);
-  assert.match(left(parsePublish('53:53/udp')), /udp is not supported/);
+  assert.equal(right(parsePublish('53:53/udp')), { hostIp: '0.0.0.0', hostPort: 53, containerPort: 53, protocol: 'udp' });
+  assert.equal(right(parsePublish('[::1]:8080:80')), { hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+  assert.equal(right(parsePublish('[::]:5353:53/UDP')), { hostIp: '::', hostPort: 5353, containerPort: 53, protocol: 'udp' });
+  assert.match(left(parsePublish('53:53/sctp')), /protocol sctp is not supported/);
+  assert.match(left(parsePublish('[::1:8080:80')), /expected \[IPv6\]:HOST:CONTAINER/);
+  assert.match(left(parsePublish('[1.2.3.4]:8080:80')), /invalid host IP "1.2.3.4"/);
+  assert.match(left(parsePublish('::1:8080:80')), /an IPv6 address goes in brackets/);
+  assert.is(formatMapping(right(parsePublish('[::1]:8080:80/udp'))), '::1:8080:80/udp');
+  assert.is(describeMapping(right(parsePublish('[::1]:8080:80'))), '[::1]:8080->80/tcp');
+  assert.is(describeMapping(right(parsePublish('127.0.0.1:53:53/udp'))), '127.0.0.1:53->53/udp');
   assert.match(left(parsePublish('99999:80')), /invalid host port/);
   assert.match(left(parsePublish('1.2.3:80:80')), /invalid host IP/);
 });

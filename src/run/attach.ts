@@ -1,0 +1,161 @@
+// Attach: a running supervised container's output from now on, and its stdin when it was started
+// with -i or -t, until it exits or the user detaches (ctrl-p ctrl-q, as Docker) — detaching leaves
+// it running. Used by `tsd-run attach C` and by a foreground run with -p (which runs supervised).
+//
+// Output is followed in the container's log, where the container itself (or, for a pty, the
+// supervisor) writes it: attaching adds no process between the container and its log, and any
+// number of clients can attach. Input goes to the supervisor, which keeps the pty master (-t) or
+// the write end of the container's stdin pipe (-i), over an abstract unix socket named after the
+// container (`\0tsd-attach/ID`, same uid only), in frames: 'd' LEN16 BYTES (input), 'w' ROWS16
+// COLS16 (the terminal's size), 'e' (end of input).
+import { connect, type Socket } from 'node:net';
+import type { ReadStream } from 'node:tty';
+import * as E from 'fp-ts/lib/Either.js';
+import type { CommandResult, Io } from '../cli/io.js';
+import { ExitCode, failure, type Failure } from '../failure.js';
+import type { StorePaths } from '../store/layout.js';
+import { files, type ContainerRecord } from './container.js';
+import { killContainer, observe, waitExit } from './lifecycle.js';
+import { printLogs } from './logs.js';
+
+export const attachSocket = (id: string): string => `\0tsd-attach/${id}`;
+
+export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
+
+/** Docker's --detach-keys: "ctrl-p,ctrl-q", "ctrl-a,x"; ctrl-@ … ctrl-_ and single characters. Pure. */
+export const parseDetachKeys = (s: string): E.Either<Failure, readonly number[]> => {
+  const keys: number[] = [];
+  for (const k of s.split(',')) {
+    const ctrl = /^ctrl-(.)$/i.exec(k);
+    if (ctrl) {
+      const c = (ctrl[1] as string).toUpperCase().charCodeAt(0);
+      if (c < 0x40 || c > 0x5f) return E.left(failure('Usage', `--detach-keys: invalid key ${JSON.stringify(k)}`, ExitCode.user));
+      keys.push(c & 0x1f);
+    } else if (k.length === 1) keys.push(k.charCodeAt(0));
+    else return E.left(failure('Usage', `--detach-keys: invalid key ${JSON.stringify(k)} (ctrl-X or one character, comma separated)`, ExitCode.user));
+  }
+  return keys.length > 0 ? E.right(keys) : E.left(failure('Usage', '--detach-keys: no key given', ExitCode.user));
+};
+
+/**
+ * A scanner for the detach sequence across chunks of input. Bytes of a partial match are held
+ * back until the match fails (then sent, as typed) or completes (then dropped). Pure state.
+ */
+export const detachScanner = (keys: readonly number[]) => {
+  let matched = 0;
+  return (chunk: Uint8Array): { readonly forward: Buffer; readonly detached: boolean } => {
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (b === keys[matched]) {
+        if (++matched === keys.length) return { forward: Buffer.from(out), detached: true };
+        continue;
+      }
+      if (matched > 0) {
+        out.push(...keys.slice(0, matched));
+        matched = 0;
+      }
+      if (b !== keys[0]) out.push(b);
+      else if ((matched = 1) === keys.length) return { forward: Buffer.from(out), detached: true };
+    }
+    return { forward: Buffer.from(out), detached: false };
+  };
+};
+
+/** Input frames for the supervisor. Pure. */
+export const dataFrames = (data: Uint8Array): Buffer[] => {
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; i += 4096) {
+    const part = data.subarray(i, Math.min(data.length, i + 4096));
+    const head = Buffer.from([0x64, part.length >> 8, part.length & 0xff]);
+    out.push(Buffer.concat([head, part]));
+  }
+  return out;
+};
+export const sizeFrame = (rows: number, cols: number): Buffer => Buffer.from([0x77, (rows >> 8) & 0xff, rows & 0xff, (cols >> 8) & 0xff, cols & 0xff]);
+export const END_FRAME = Buffer.from([0x65]);
+
+export interface AttachOptions {
+  /** send our stdin (when the container has -i or -t) */
+  readonly stdin: boolean;
+  readonly detachKeys: readonly number[];
+  /** forward SIGINT/SIGTERM/… to the container (not for a pty: its ^C is a byte like any other) */
+  readonly sigProxy: boolean;
+  /** from the first byte of the log (a run that has just started it), else from now */
+  readonly fromStart: boolean;
+  /** the end of our stdin ends the container's (a run's -i, as Docker's stdin-once; not attach) */
+  readonly closeStdin: boolean;
+}
+
+const connectTo = (path: string): Promise<Socket | undefined> =>
+  new Promise((done) => {
+    const s = connect({ path });
+    s.once('connect', () => done(s));
+    s.once('error', () => done(undefined));
+  });
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+/** Attaches until the container exits (its exit code) or the user detaches (0). */
+export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptions, io: Io): Promise<CommandResult> => {
+  const s = await observe(p, r);
+  if (s.status !== 'running' && s.status !== 'restarting') return E.left(failure('NotRunning', `container ${r.name}: is not running; start it first`, ExitCode.user));
+  const withInput = o.stdin && (r.tty || r.interactive === true);
+  let sock: Socket | undefined;
+  if (withInput) {
+    sock = await connectTo(attachSocket(r.id));
+    if (!sock) return E.left(failure('AttachFailed', `attach ${r.name}: its supervisor does not take input (not running, or started before attach existed)`, ExitCode.tool));
+    sock.on('error', () => undefined);
+  }
+  let detached = false;
+  const stdin = io.stdin as ReadStream;
+  const raw = withInput && r.tty && io.isTTY.stdin && typeof stdin.setRawMode === 'function';
+  if (raw) stdin.setRawMode(true);
+  const scan = detachScanner(o.detachKeys);
+  const onData = (chunk: Buffer) => {
+    // the detach keys work when the container has a terminal (as Docker's attach), piped or typed
+    const { forward, detached: d } = r.tty ? scan(chunk) : { forward: chunk, detached: false };
+    for (const f of dataFrames(forward)) sock?.write(f);
+    if (d) detached = true;
+  };
+  const onEnd = () => {
+    if (o.closeStdin) sock?.write(END_FRAME);
+  };
+  const out = io.stdout as NodeJS.WriteStream;
+  const onResize = () => {
+    if (out.isTTY && out.rows > 0) sock?.write(sizeFrame(out.rows, out.columns));
+  };
+  if (withInput) {
+    stdin.on('data', onData);
+    stdin.on('end', onEnd);
+    stdin.resume();
+    if (r.tty) {
+      onResize();
+      out.on('resize', onResize);
+    }
+  }
+  // a terminal's ^C: to the container (sig-proxy), or, with a pty but no input, a detach
+  const handlers = FORWARDED.map((sig) => [sig, () => (o.sigProxy && !r.tty ? void killContainer(p, r, sig) : void (detached = true))] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  const f = files(p, r.id);
+  try {
+    await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, {
+      timestamps: false,
+      fromEnd: !o.fromStart,
+      finished: async () => detached || (await observe(p, r)).status === 'exited',
+    });
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    if (withInput) {
+      stdin.off('data', onData);
+      stdin.off('end', onEnd);
+      stdin.pause();
+      out.off('resize', onResize);
+      if (raw) stdin.setRawMode(false);
+      sock?.end();
+      sock?.destroy();
+    }
+  }
+  if (detached) return E.right(0);
+  const end = await waitExit(p, r);
+  return E.right(end.exitCode ?? ExitCode.tool);
+};
