@@ -28,6 +28,9 @@ const runLazy = {
   'run-lazy/overlay': 'src/snapshot/overlay.ts',
 };
 if (existsSync('src/run/run-command.ts')) Object.assign(entryPoints, runLazy);
+// What tsd-build's unsplit bundle (below) imports lazily: the code only a cache miss needs.
+const buildLazy = { 'build-lazy/miss': 'src/build/miss.ts' };
+if (existsSync('src/build/miss.ts')) Object.assign(entryPoints, buildLazy);
 
 // fp-ts's lib/ modules are CommonJS and defeat tree shaking; its es6/ twins are the same code as ESM.
 const fpTsEs6 = {
@@ -73,8 +76,8 @@ await build({
 // tsd-run's run path and a plain tsd-pull's code, loaded by src/run/cli.ts and src/pull/cli.ts:
 // bench/run, bench/pull). Their dynamic imports stay dynamic:
 // each names one of the runLazy entries above (split build), never a second bundled copy.
-const standalone = { 'tsd-store-ls': 'src/store/fast-list.ts', 'tsd-run-fg': 'src/run/run-command.ts', 'tsd-pull-fast': 'src/pull/fast-pull.ts' };
-const lazyByPath = new Map(Object.entries(runLazy).map(([name, src]) => [resolvePath(src), `./${name}.mjs`]));
+const standalone = { 'tsd-store-ls': 'src/store/fast-list.ts', 'tsd-run-fg': 'src/run/run-command.ts', 'tsd-pull-fast': 'src/pull/fast-pull.ts', 'tsd-build-fast': 'src/build/main.ts' };
+const lazyByPath = new Map(Object.entries({ ...runLazy, ...buildLazy }).map(([name, src]) => [resolvePath(src), `./${name}.mjs`]));
 const keepLazy = {
   name: 'keep-lazy',
   setup(b) {
