@@ -40,6 +40,7 @@ const cmd = command({
     if (E.isLeft(store)) return store;
     // loaded only when asked for, so a plain pull starts without the unpacker's code
     const unpacker = unpack ? (await import('../snapshot/snapshot.js')).unpackLayer : undefined;
+    const streamer = unpack ? (await import('../snapshot/pending.js')).beginUnpack : undefined;
     const report = progressReporter(mode.right, 'tsd-pull', io.stderr, io.isTTY.stderr);
     for (const ref of refs) {
       const r = await pull(store.right, ref, {
@@ -49,6 +50,7 @@ const cmd = command({
         env: io.env,
         report,
         ...(unpacker ? { unpack: unpacker } : {}),
+        ...(streamer ? { unpackStream: streamer } : {}),
       })();
       if (E.isLeft(r)) return r;
       await write(io.stdout, formatMessage(r.right));

@@ -4,11 +4,18 @@
 // in this process or in the next one (after kill -9: the lock's dead holder is broken, the
 // partial re-hashed from disk, the download continued). Only verified bytes are renamed to
 // their final name; a partial that turns out wrong is deleted and fetched once more from zero.
+//
+// With a snapshot to make (tsd-pull --unpack), an attempt that starts at byte 0 also feeds every
+// byte to a PendingSnapshot (src/snapshot/pending.ts), which unpacks the layer while it downloads.
+// The blob's digest and the tar's diff ID are both checked before either gets its final name; on
+// any failure both are thrown away. A resumed attempt (Range) does not feed one: the pull then
+// unpacks from the committed blob.
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import * as E from 'fp-ts/lib/Either.js';
 import { pipeline } from 'node:stream/promises';
 import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
 import { algorithmOf, hexOf, type Digest } from '../oci/digest.js';
@@ -22,6 +29,7 @@ import { commitTemp, hasBlob } from '../store/blob.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
 import { acquireLock, releaseLock } from '../store/lock.js';
+import type { PendingSnapshot } from '../snapshot/pending.js';
 
 /** How long a pull waits for another process that fetches the same blob. */
 const BLOB_LOCK_WAIT_MS = 6 * 60 * 60 * 1000;
@@ -43,6 +51,34 @@ class PartialWriter extends Writable {
   ) {
     super({ highWaterMark: 1 << 20 });
   }
+
+  /** a second reader of the same bytes (a pending snapshot's input), dropped when it fails */
+  private mirror: Writable | undefined;
+  mirrorTo(w: Writable): void {
+    this.mirror = w;
+    w.on('error', () => {
+      if (this.mirror === w) this.mirror = undefined; // the snapshot reports why; the download goes on
+    });
+  }
+  /** ends the mirror after the last byte (the snapshot then finishes its unpack) */
+  endMirror(): void {
+    this.mirror?.end();
+    this.mirror = undefined;
+  }
+
+  /** waits until the mirror has room again (or is gone), so a slow unpack slows the download */
+  private mirrorRoom(then: () => void): void {
+    const m = this.mirror;
+    if (m === undefined || !m.writableNeedDrain || m.destroyed) return then();
+    const go = () => {
+      m.off('drain', go);
+      m.off('close', go);
+      then();
+    };
+    m.on('drain', go);
+    m.on('close', go);
+  }
+
   override _writev(chunks: { chunk: Buffer }[], done: (e?: Error | null) => void): void {
     const bufs = chunks.map((c) => c.chunk);
     const length = bufs.reduce((n, b) => n + b.length, 0);
@@ -53,6 +89,7 @@ class PartialWriter extends Writable {
     // hashed before the write lands, so hashing overlaps the disk; should the write fail, the
     // attempt fails, and the next one hashes the partial again from what is on disk
     for (const b of bufs) this.hash.update(b);
+    if (this.mirror !== undefined && !this.mirror.destroyed) for (const b of bufs) this.mirror.write(b);
     this.fh
       .writev(bufs, this.position)
       .then(({ bytesWritten }) => (bytesWritten === length ? undefined : this.writeRest(Buffer.concat(bufs).subarray(bytesWritten), this.position + bytesWritten)))
@@ -60,7 +97,7 @@ class PartialWriter extends Writable {
         this.position += length;
         this.onBytes(this.position);
         this.flushEarly();
-        done();
+        this.mirrorRoom(() => done());
       }, (e: Error) => {
         this.diskError ??= e;
         done(e);
@@ -122,7 +159,11 @@ const hashPrefix = async (path: string, algorithm: 'sha256' | 'sha512', length: 
   return hash;
 };
 
-export type Fetched = 'present' | 'fetched';
+/** 'unpacked': fetched, and its snapshot made from the same bytes while they arrived */
+export type Fetched = 'present' | 'fetched' | 'unpacked';
+
+/** Starts a snapshot fed by the download (undefined: none to make now, see beginUnpack). */
+export type SnapshotSink = () => Promise<PendingSnapshot | undefined>;
 
 /** Downloads and verifies one attempt's worth; true when the partial is complete. */
 const attempt = async (
@@ -132,7 +173,8 @@ const attempt = async (
   path: string,
   report: Report,
   first: boolean,
-): Promise<{ hash: Hash; size: number }> => {
+  sink: SnapshotSink | undefined,
+): Promise<{ hash: Hash; size: number; pending?: PendingSnapshot }> => {
   const what = blobWhat(s, repository, d.digest);
   const fh = await fs.open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
   try {
@@ -163,19 +205,28 @@ const attempt = async (
     }
     const hash = await hashPrefix(path, algorithmOf(d.digest), offset);
     const writer = new PartialWriter(fh, hash, offset, d.size, (done) => report({ event: 'bytes', digest: d.digest, done, total: d.size }), what);
+    // only an attempt from byte 0 can feed a snapshot (it must see every byte in order)
+    const pending = offset === 0 && sink !== undefined ? await sink() : undefined;
+    if (pending) writer.mirrorTo(pending.input);
     try {
-      await pipeline(res.body, writer);
-    } catch (e) {
+      try {
+        await pipeline(res.body, writer);
+      } catch (e) {
+        await writer.settled();
+        if (isFailure(e)) throw e;
+        // the disk failed, not the network: no retry can help ("write blob …: no space left on device")
+        if (writer.diskError !== undefined) throw fromError(`write ${what}`)(writer.diskError);
+        throw networkFailure(`${what}: body cut at byte ${writer.position}`, e);
+      }
       await writer.settled();
-      if (isFailure(e)) throw e;
-      // the disk failed, not the network: no retry can help ("write blob …: no space left on device")
-      if (writer.diskError !== undefined) throw fromError(`write ${what}`)(writer.diskError);
-      throw networkFailure(`${what}: body cut at byte ${writer.position}`, e);
+      if (writer.position < d.size) throw failure('Truncated', `${what}: body ended at byte ${writer.position} of ${d.size}`, ExitCode.tool, true);
+      writer.endMirror();
+      await fh.sync();
+    } catch (e) {
+      await pending?.abort();
+      throw e;
     }
-    await writer.settled();
-    if (writer.position < d.size) throw failure('Truncated', `${what}: body ended at byte ${writer.position} of ${d.size}`, ExitCode.tool, true);
-    await fh.sync();
-    return { hash, size: writer.position };
+    return { hash, size: writer.position, ...(pending ? { pending } : {}) };
   } finally {
     await fh.close();
   }
@@ -193,6 +244,8 @@ export const fetchBlob = async (
   report: Report,
   /** a last check of the verified bytes before they are committed (a config must decode); throws a Failure */
   check?: (path: string) => Promise<void>,
+  /** a snapshot to make from the bytes as they arrive (tsd-pull --unpack) */
+  sink?: SnapshotSink,
 ): Promise<Fetched> => {
   leaseBlob(p, d.digest);
   if (await hasBlob(p, d.digest)) {
@@ -211,10 +264,21 @@ export const fetchBlob = async (
     let mismatches = 0;
     for (let n = 1; ; n++) {
       let problem: Failure;
+      let pending: PendingSnapshot | undefined;
       try {
-        const { hash, size } = await attempt(s, repository, d, path, report, n === 1);
+        const got = await attempt(s, repository, d, path, report, n === 1, sink);
+        const { hash, size } = got;
+        pending = got.pending;
         const actual = `${algorithmOf(d.digest)}:${hash.digest('hex')}` as Digest;
         if (size === d.size && actual === d.digest) {
+          if (pending) {
+            // the bytes are the blob: an unpack that failed (corrupt, hostile, a lying diff ID) is final
+            const unpacked = await pending.unpacked;
+            if (E.isLeft(unpacked)) {
+              await fs.unlink(path).catch(() => undefined);
+              throw { ...unpacked.left, retryable: false };
+            }
+          }
           if (check) {
             try {
               await check(path);
@@ -225,7 +289,10 @@ export const fetchBlob = async (
           }
           await commitTemp(p, path, d.digest);
           report({ event: 'done', digest: d.digest, total: d.size });
-          return 'fetched';
+          if (!pending) return 'fetched';
+          const made = await pending.commit();
+          if (E.isLeft(made)) throw { ...made.left, retryable: false };
+          return 'unpacked';
         }
         await fs.unlink(path).catch(() => undefined);
         problem = failure('DigestMismatch', `${what}: digest mismatch: got ${actual}; refused, nothing stored`, ExitCode.tool);
@@ -238,6 +305,8 @@ export const fetchBlob = async (
           throw f.retryable ? failure(f._tag, `${f.message} (gave up after ${n} attempts)`, f.exitCode) : f;
         }
         problem = f;
+      } finally {
+        await pending?.abort();
       }
       const delayMs = retryDelay(s.policy, n, undefined, Math.random());
       s.retried({ what, attempt: n, delayMs, reason: problem.message });

@@ -25,13 +25,15 @@ import { readIndex } from '../store/index-file.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
 import { chainIds } from '../snapshot/chain-id.js';
-import { fetchBlob } from './fetch.js';
+import type { BeginUnpack } from '../snapshot/pending.js';
+import { fetchBlob, type SnapshotSink } from './fetch.js';
 import { choosePlatform, foreignLayerNote, planBlobs } from './plan.js';
 
 /**
- * The seam for pull-time unpacking (src/snapshot's unpackLayer fits it): unpack one committed,
- * verified layer into the snapshot of `chainId`. A pull calls it for each layer as soon as that
- * layer's blob is in, one at a time, while the other layers still download.
+ * The seam for pull-time unpacking from a committed blob (src/snapshot's unpackLayer fits it):
+ * unpack one committed, verified layer into the snapshot of `chainId`. A pull calls it for each
+ * layer it did not unpack while downloading (see `unpackStream`), one at a time, as soon as that
+ * layer's blob is in, while the other layers still download.
  */
 export type Unpacker = (p: StorePaths, layer: Descriptor, diffId: Digest, chainId: Digest) => TE.TaskEither<Failure, unknown>;
 
@@ -46,6 +48,12 @@ export interface PullOptions {
   readonly policy?: RetryPolicy;
   /** unpack layers into snapshots while pulling (tsd-pull --unpack wires src/snapshot's unpackLayer) */
   readonly unpack?: Unpacker;
+  /**
+   * with `unpack`: unpack each layer from its bytes while they download (src/snapshot's
+   * beginUnpack); a layer it cannot take (a resumed download, a blob already present, a snapshot
+   * another process is making) goes to `unpack` once its blob is in
+   */
+  readonly unpackStream?: BeginUnpack;
 }
 
 const MAX_CONFIG_SIZE = 32 * 1024 * 1024;
@@ -109,9 +117,21 @@ const unpackQueue = (p: StorePaths, unpack: Unpacker, manifest: Manifest, config
   let chain: Promise<void> = Promise.resolve();
   let first: Failure | undefined;
   return {
-    ready: (digest: Digest) => {
+    /** the sink that unpacks the first position of `layer` while it downloads */
+    sink: (stream: BeginUnpack | undefined, layer: Descriptor): SnapshotSink | undefined => {
+      const i = manifest.layers.findIndex((l) => l.digest === layer.digest);
+      return stream && i >= 0 ? () => stream(p, layer, diffIds[i] as Digest, ids[i] as Digest) : undefined;
+    },
+    /** the blob of `digest` is in; `streamed` is true when its first position was unpacked on the way */
+    ready: (digest: Digest, streamed: boolean) => {
+      let skip = streamed;
       manifest.layers.forEach((l, i) => {
         if (l.digest !== digest) return;
+        if (skip) {
+          skip = false;
+          report({ event: 'unpacked', digest: l.digest, chainId: ids[i] as Digest, streamed: true });
+          return;
+        }
         chain = chain.then(async () => {
           if (first) return;
           const r = await unpack(p, l, diffIds[i] as Digest, ids[i] as Digest)();
@@ -176,10 +196,10 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, cfg, configWhat, report) : undefined;
   try {
     await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
-      await fetchBlob(p, session, repo, l, report).catch((e) => {
+      const how = await fetchBlob(p, session, repo, l, report, undefined, unpacking?.sink(options.unpackStream, l)).catch((e) => {
         throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
       });
-      unpacking?.ready(l.digest);
+      unpacking?.ready(l.digest, how === 'unpacked');
     });
   } finally {
     await unpacking?.settled();

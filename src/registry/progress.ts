@@ -14,7 +14,8 @@ export type TransferEvent =
   | { readonly event: 'done'; readonly digest: Digest; readonly total: number }
   | { readonly event: 'retry'; readonly what: string; readonly attempt: number; readonly delayMs: number; readonly reason: string }
   | { readonly event: 'manifest'; readonly ref: string; readonly digest: Digest }
-  | { readonly event: 'unpacked'; readonly digest: Digest; readonly chainId: Digest };
+  /** `streamed`: unpacked from the bytes as they downloaded (not read back from the stored blob) */
+  | { readonly event: 'unpacked'; readonly digest: Digest; readonly chainId: Digest; readonly streamed?: boolean };
 
 export type Report = (e: TransferEvent) => void;
 
@@ -39,7 +40,7 @@ const plain = (tool: string, out: Writable): Report => (e) => {
     case 'manifest':
       return void out.write(`${tool}: ${e.ref}: manifest ${e.digest}\n`);
     case 'unpacked':
-      return void out.write(`${tool}: ${shortId(e.digest)}: unpacked\n`);
+      return void out.write(`${tool}: ${shortId(e.digest)}: unpacked${e.streamed ? ' while downloading' : ''}\n`);
     case 'bytes':
       return;
   }

@@ -4,7 +4,7 @@
 // all is refused before any byte is read. gzip runs in zlib (off the main thread); zstd in the
 // zstd binary, as Node 20 has no zstd.
 import { open } from 'node:fs/promises';
-import { PassThrough, type Duplex } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { execa } from 'execa';
 import type { Compression } from '../oci/media-type.js';
@@ -46,3 +46,71 @@ export const isDecoderError = (e: unknown): boolean => {
   const { code, name, exitCode } = e as { code?: unknown; name?: unknown; exitCode?: unknown };
   return (typeof code === 'string' && code.startsWith('Z_')) || (name === 'ExecaError' && typeof exitCode === 'number');
 };
+
+/**
+ * A decompressing stage for bytes that arrive one chunk at a time (a download): it waits for the
+ * first four bytes, picks the decoder by their magic (as `sniffCompression` does for a file), and
+ * passes everything through it, back-pressure included. A decoder's error is this stage's error,
+ * the same object, so `isDecoderError` still knows it.
+ */
+export class SniffingDecompressor extends Duplex {
+  private inner: Duplex | undefined;
+  private head: Buffer[] = [];
+  private headLength = 0;
+  private writeDone: ((e?: Error | null) => void) | undefined;
+
+  constructor() {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+  }
+
+  private start(): Duplex {
+    const head = Buffer.concat(this.head);
+    this.head = [];
+    const inner = decompressor(compressionOfMagic(head));
+    inner.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) inner.pause();
+    });
+    inner.on('end', () => this.push(null));
+    inner.on('error', (e) => this.destroy(e));
+    inner.on('drain', () => {
+      const done = this.writeDone;
+      this.writeDone = undefined;
+      done?.();
+    });
+    this.inner = inner;
+    if (head.length > 0) this.feed(head, () => undefined);
+    return inner;
+  }
+
+  private feed(chunk: Buffer, done: (e?: Error | null) => void): void {
+    const inner = this.inner as Duplex;
+    if (inner.write(chunk)) done();
+    else this.writeDone = done;
+  }
+
+  override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
+    if (this.inner) return this.feed(chunk, done);
+    this.head.push(chunk);
+    this.headLength += chunk.length;
+    if (this.headLength < 4) return done();
+    const inner = this.start();
+    // the head (this chunk included) went in with start(); wait for the decoder if it is full
+    if (inner.writableNeedDrain) this.writeDone = done;
+    else done();
+  }
+
+  override _final(done: (e?: Error | null) => void): void {
+    const inner = this.inner ?? this.start();
+    inner.once('finish', () => done());
+    inner.end();
+  }
+
+  override _read(): void {
+    this.inner?.resume();
+  }
+
+  override _destroy(e: Error | null, done: (e: Error | null) => void): void {
+    this.inner?.destroy();
+    done(e);
+  }
+}

@@ -58,13 +58,13 @@ export const snapshotHome = (p: StorePaths, chainId: Digest): string => join(p.s
 export const snapshotDir = (p: StorePaths, chainId: Digest): string => join(snapshotHome(p, chainId), 'fs');
 /** An empty lowerdir, for images without layers (overlay needs at least one). */
 export const emptySnapshotDir = (p: StorePaths): string => join(p.snapshots, 'empty', 'fs');
-const snapshotLock = (p: StorePaths, chainId: Digest): string => p.lock(`snapshot-${hexOf(chainId)}`);
+export const snapshotLock = (p: StorePaths, chainId: Digest): string => p.lock(`snapshot-${hexOf(chainId)}`);
 
-const exists = (path: string): Promise<boolean> => fs.stat(path).then(() => true, () => false);
+export const exists = (path: string): Promise<boolean> => fs.stat(path).then(() => true, () => false);
 
 
 /** One line naming the layer for whatever went wrong while unpacking it. */
-const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
+export const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   const what = `unpack layer ${layer.digest}`;
   if (isFailure(e)) return e;
   const full = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
@@ -84,12 +84,54 @@ const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   return fromError(what)(e);
 };
 
+/** A new private dir beside the snapshots with an empty fs/ in it, named after this process. */
+export const makeUnpackDir = async (p: StorePaths): Promise<string> => {
+  const { pid, start } = currentProcess();
+  const tmp = join(p.snapshots, `${UNPACK_PREFIX}${pid}-${start}-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(p.snapshots, { recursive: true });
+  await fs.mkdir(tmp, { mode: 0o700 });
+  try {
+    await fs.mkdir(join(tmp, 'fs'), { mode: 0o755 });
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+  return tmp;
+};
+
+/**
+ * Checks the unpacked tar against the config's diff ID, writes snapshot.json, flushes the dir
+ * (syncfs, unless `sync: false`) and renames it to its final name. Throws a Failure on a mismatch.
+ */
+export const sealSnapshot = async (
+  p: StorePaths,
+  tmp: string,
+  layer: Descriptor,
+  diffId: Digest,
+  chainId: Digest,
+  report: ExtractReport,
+  options: UnpackOptions,
+): Promise<void> => {
+  checkDiffId(layer, diffId, report);
+  const info = { chainId, diffId, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, tarSize: report.tarSize, entries: report.entries, skippedDevices: report.skippedDevices, lostXattrs: report.lostXattrs };
+  await fs.writeFile(join(tmp, 'snapshot.json'), JSON.stringify(info) + '\n');
+  if (options.sync !== false) await execa('sync', ['-f', tmp]);
+  await fs.rename(tmp, snapshotHome(p, chainId));
+  await fsyncPath(p.snapshots);
+};
+
+/** Throws DiffIdMismatch unless the tar hashed to the diff ID the image config names. */
+export const checkDiffId = (layer: Descriptor, diffId: Digest, report: ExtractReport): void => {
+  if (report.diffId !== diffId) {
+    throw failure('DiffIdMismatch', `unpack layer ${layer.digest}: its tar hashes to ${report.diffId}, but the image config says ${diffId}`, ExitCode.user);
+  }
+};
+
 /**
  * Unpacks one layer into the snapshot of `chainId`, unless it is there already. Two processes
  * asking for the same snapshot at once do the work once: the second waits on the lock and finds it.
  */
 export const unpackLayer = (p: StorePaths, layer: Descriptor, diffId: Digest, chainId: Digest, options: UnpackOptions = {}): TE.TaskEither<Failure, Snapshot> => {
-  const home = snapshotHome(p, chainId);
   const dir = snapshotDir(p, chainId);
   const found: Snapshot = { chainId, dir, created: false };
   const work: TE.TaskEither<Failure, Snapshot> = async () => {
@@ -100,25 +142,15 @@ export const unpackLayer = (p: StorePaths, layer: Descriptor, diffId: Digest, ch
     if (!(await hasBlob(p, layer.digest))) {
       return E.left(failure('BlobNotFound', `layer ${layer.digest}: blob not in the store`, ExitCode.notFound));
     }
-    const { pid, start } = currentProcess();
-    const tmp = join(p.snapshots, `${UNPACK_PREFIX}${pid}-${start}-${randomBytes(6).toString('hex')}`);
+    let tmp: string | undefined;
     try {
-      await fs.mkdir(p.snapshots, { recursive: true });
-      await fs.mkdir(tmp, { mode: 0o700 });
-      await fs.mkdir(join(tmp, 'fs'), { mode: 0o755 });
+      tmp = await makeUnpackDir(p);
       const compression = await sniffCompression(p.blob(layer.digest));
       const report = await extractLayer(openBlob(p, layer.digest), createRootFs(join(tmp, 'fs')), decompressor(compression));
-      if (report.diffId !== diffId) {
-        throw failure('DiffIdMismatch', `unpack layer ${layer.digest}: its tar hashes to ${report.diffId}, but the image config says ${diffId}`, ExitCode.user);
-      }
-      const info = { chainId, diffId, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, tarSize: report.tarSize, entries: report.entries, skippedDevices: report.skippedDevices, lostXattrs: report.lostXattrs };
-      await fs.writeFile(join(tmp, 'snapshot.json'), JSON.stringify(info) + '\n');
-      if (options.sync !== false) await execa('sync', ['-f', tmp]);
-      await fs.rename(tmp, home);
-      await fsyncPath(p.snapshots);
+      await sealSnapshot(p, tmp, layer, diffId, chainId, report, options);
       return E.right({ chainId, dir, created: true, report });
     } catch (e) {
-      await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      if (tmp !== undefined) await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       return E.left(unpackFailure(layer)(e));
     }
   };
