@@ -2,11 +2,12 @@
 // target needs and each step expanded; this folds every step over a BuildState, performing the
 // few that change files (RUN, COPY, ADD, WORKDIR) through the cache (cache.ts). Stages are
 // promises memoized by index, so independent stages build in parallel and each at most once.
+// What only a cache miss needs (layer packing, the container, a pull) is imported when it is
+// needed: a fully cached build loads none of it.
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { ImageConfig } from '../oci/config.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { pull } from '../pull/pull.js';
 import { resolveImage, type ResolvedImage } from '../store/image.js';
 import { holdImage } from '../store/lease.js';
 import { formatPlatform, hostPlatform } from '../oci/platform.js';
@@ -17,11 +18,10 @@ import type { BuildContext } from './context.js';
 import type { Instruction, StagePlan } from './dockerfile/ast.js';
 import { parseDockerfile } from './dockerfile/parse.js';
 import { copySource, expandStage, planStages } from './dockerfile/stages.js';
-import { writeEntries, type BuildCompression, type LayerEntry } from './layer-pack.js';
+import type { BuildCompression, LayerEntry } from './layer-pack.js';
 import type { Progress } from './progress.js';
 import type { Rootfs } from './run-step.js';
 import { imageConfigOf, startState, withLayer, type BuildState } from './state.js';
-import { imageFiles } from './image-files.js';
 import { runInstruction } from './step-run.js';
 import { copyInstruction } from './step-copy.js';
 import { workdirInstruction } from './step-workdir.js';
@@ -133,6 +133,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
     try {
       let layer: CachedLayer | undefined;
       if (made.right.entries.length > 0) {
+        const { writeEntries } = await import('./miss.js');
         const written = await writeEntries(env.p, made.right.entries, req.compression, req.epoch)();
         if (E.isLeft(written)) return written;
         layer = { descriptor: written.right.descriptor, diffId: written.right.diffId };
@@ -167,6 +168,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
       let img = await resolveImage(env.p, ps.base.ref)();
       if (E.isLeft(img) && img.left._tag === 'ImageNotFound' && req.pull !== 'never') {
         // Docker pulls a base it does not have; the pull library writes it into the store
+        const { pull } = await import('./miss.js');
         const pulled = await pull(env.p, ps.base.ref)();
         if (E.isLeft(pulled)) {
           const why = `image ${ps.base.ref}: not in the store, and pulling it failed: ${pulled.left.message}`;
@@ -263,6 +265,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
           if (E.isLeft(img)) return E.left(failure(img.left._tag, `--from=${from}: ${img.left.message}`, img.left.exitCode));
           layers = img.right.manifest.layers;
         }
+        const { imageFiles } = await import('./miss.js');
         return imageFiles(env.p, layers, env.scratch);
       })();
       files.set(key, f);

@@ -1,13 +1,13 @@
 // BuildContext: the files a build may read, by their cleaned path inside the context. A context
-// tar (from tsd-ctx, on stdin) is read once: every regular file's bytes go into one spool file
-// (each file a range of it) while its sha256 is taken from tsd-ctx's PAX record or computed on the
-// way, so a COPY's cache key never reads a file again. Tar entries are hostile until cleaned:
+// tar (from tsd-ctx, on stdin) is read once: the raw tar is copied into a spool file as it arrives
+// (a few large writes; a pipe cannot be read twice), each regular file is the range of it that
+// tar-stream reports, and its sha256 is taken from tsd-ctx's PAX record (the bytes are then not
+// looked at) or computed on the way, so a COPY's cache key never reads a file again. Tar entries are hostile until cleaned:
 // absolute names, `..` and duplicate names are refused or resolved here, once.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
-import { once } from 'node:events';
+import { createReadStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { failure, fromError, type Failure } from '../failure.js';
@@ -103,20 +103,90 @@ const indexChildren = (entries: Map<string, ContextEntry>): Map<string, string[]
   return children;
 };
 
+/** Reads of files that follow each other in the spool fetch this much at once. */
+const READ_WINDOW = 4 << 20;
+/** ...when the next file starts at most this far after the last one read (tar headers lie between). */
+const READ_GAP = 64 << 10;
+
+/** How much of the spool is gathered before one write: few large writes instead of one per entry chunk. */
+const SPOOL_BATCH = 4 << 20;
+
+/**
+ * An append-only temp file: chunks are kept (not copied) until SPOOL_BATCH bytes are pending, then
+ * written with one writev on libuv's pool while the next batch gathers. `append` returns a promise
+ * only when the caller must wait (two batches in memory at most).
+ */
+class Spool {
+  private parts: Buffer[] = [];
+  private pending = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private constructor(private readonly fh: fs.FileHandle) {}
+
+  static async open(path: string): Promise<Spool> {
+    return new Spool(await fs.open(path, 'w'));
+  }
+
+  append(b: Buffer): Promise<void> | undefined {
+    this.parts.push(b);
+    this.pending += b.length;
+    return this.pending >= SPOOL_BATCH ? this.flush() : undefined;
+  }
+
+  private flush(): Promise<void> {
+    const parts = this.parts;
+    this.parts = [];
+    this.pending = 0;
+    const before = this.writing;
+    this.writing = before.then(async () => {
+      let left = parts;
+      while (left.length > 0) {
+        let { bytesWritten } = await this.fh.writev(left);
+        // a short write (rare on a regular file): go on from where it stopped
+        const rest: Buffer[] = [];
+        for (const b of left) {
+          if (bytesWritten >= b.length) bytesWritten -= b.length;
+          else {
+            rest.push(bytesWritten > 0 ? b.subarray(bytesWritten) : b);
+            bytesWritten = 0;
+          }
+        }
+        left = rest;
+      }
+    });
+    // handled here so a failed write is never an unhandled rejection; whoever waits next sees it
+    this.writing.catch(() => undefined);
+    return before;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+      await this.writing;
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  /** After a failure: wait for what is in flight, ignore its errors, close. */
+  async abandon(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
 /** Reads a context tar stream into a spool file under `dir` (on the store's disk). */
 export const readContextTar = async (input: Readable, dir: string): Promise<E.Either<Failure, BuildContext>> => {
   await fs.mkdir(dir, { recursive: true });
   const spoolPath = join(dir, `context-${process.pid}-${Date.now()}.spool`);
-  const spool = createWriteStream(spoolPath);
-  let offset = 0;
+  let spool: Spool;
+  try {
+    spool = await Spool.open(spoolPath);
+  } catch (e) {
+    return E.left(fromError('read build context')(e));
+  }
   const entries = new Map<string, ContextEntry>();
   const extract = tar.extract();
-  // a write that fails (disk full) stops the read: the error reaches the pipeline below, not the process
-  let spoolFailed: Error | undefined;
-  spool.on('error', (e) => {
-    spoolFailed ??= e;
-    extract.destroy(e);
-  });
+  // a spool write that fails (disk full) fails the tee below: the pipeline reports it
   let bad: Failure | undefined;
   let dockerfile: string | undefined;
   extract.on('entry', (h, stream, next) => {
@@ -125,18 +195,19 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     const pax = h.pax as Record<string, unknown> | null | undefined;
     if (path !== undefined && pax && pax['TSD.role'] === 'dockerfile') dockerfile = path;
     const type = h.type;
+    const skip = () => {
+      stream.on('end', () => next());
+      stream.resume();
+    };
     const fail = (f: Failure) => {
       bad ??= f;
-      stream.resume();
-      stream.on('end', () => next());
+      skip();
     };
     if (path === undefined) return fail(badContext(`entry ${JSON.stringify(h.name)} leaves the context`));
     if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link' && type !== 'contiguous-file') {
       // devices and fifos have no place in a context: skipped as Docker's tar reader does, but
       // never silently for files a COPY names (they are simply absent)
-      stream.resume();
-      stream.on('end', () => next());
-      return;
+      return skip();
     }
     const base = {
       path,
@@ -153,35 +224,45 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
         if (!target || target.type !== 'file') return fail(badContext(`hard link ${path} to a missing file`));
         entries.set(path, { ...target, ...base, type: 'file' });
       } else entries.set(path, { ...base, type, size: 0, ...(type === 'symlink' ? { linkname: linkname! } : {}) });
-      stream.resume();
-      stream.on('end', () => next());
-      return;
+      return skip();
     }
-    const start = offset;
+    // the body's bytes sit in the spool (a copy of the raw tar) at the offset tar-stream reports
+    const start = (h as { byteOffset?: number }).byteOffset;
+    if (typeof start !== 'number') return fail(badContext(`${path}: the tar reader gave no offset`));
     const given = digestFromPax(h.pax);
-    const hash = given ? undefined : createHash('sha256');
-    void (async () => {
-      try {
-        for await (const data of stream as AsyncIterable<Buffer>) {
-          offset += data.length;
-          hash?.update(data);
-          if (!spool.write(data)) await once(spool, 'drain');
-        }
-        entries.set(path, { ...base, type: 'file', size: offset - start, offset: start, sha256: given ?? `sha256:${hash!.digest('hex')}` });
-        next();
-      } catch (e) {
-        next(e as Error);
-      }
-    })();
+    let size = 0;
+    if (given) {
+      // tsd-ctx sent the digest: the bytes need not be looked at here
+      stream.on('data', (chunk: unknown) => (size += (chunk as Buffer).length));
+    } else {
+      const hash = createHash('sha256');
+      stream.on('data', (chunk: unknown) => {
+        size += (chunk as Buffer).length;
+        hash.update(chunk as Buffer);
+      });
+      stream.on('end', () => (digest = `sha256:${hash.digest('hex')}`));
+    }
+    let digest = given;
+    stream.on('end', () => {
+      entries.set(path, { ...base, type: 'file', size, offset: start, sha256: digest! });
+      next();
+    });
+  });
+  // the raw tar goes to the spool as it arrives, in large writes, before tar-stream parses it
+  const tee = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      const wait = spool.append(chunk);
+      if (wait) wait.then(() => done(null, chunk), (e: Error) => done(e));
+      else done(null, chunk);
+    },
   });
   try {
-    await pipeline(input, extract);
-    await new Promise<void>((res, rej) => spool.end((e?: Error | null) => (e ? rej(e) : res())));
-    if (spoolFailed) throw spoolFailed;
+    await pipeline(input, tee, extract);
+    await spool.close();
   } catch (e) {
-    spool.destroy();
+    await spool.abandon();
     await fs.unlink(spoolPath).catch(() => undefined);
-    return E.left(fromError('read build context')(spoolFailed ?? e));
+    return E.left(fromError('read build context')(e));
   }
   if (bad) {
     await fs.unlink(spoolPath).catch(() => undefined);
@@ -189,6 +270,8 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
   }
   const children = indexChildren(entries);
   let handle: Promise<fs.FileHandle> | undefined;
+  let window: { start: number; bytes: Buffer } | undefined;
+  let lastEnd = 0;
   return E.right({
     entries,
     children,
@@ -197,16 +280,28 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
       return createReadStream(spoolPath, { start: e.offset ?? 0, end: (e.offset ?? 0) + e.size - 1 });
     },
     read: async (e) => {
+      const off = e.offset ?? 0;
+      if (e.size === 0) return Buffer.alloc(0);
+      if (window && off >= window.start && off + e.size <= window.start + window.bytes.length) {
+        lastEnd = off + e.size;
+        return window.bytes.subarray(off - window.start, off - window.start + e.size);
+      }
       handle ??= fs.open(spoolPath, 'r');
       const fh = await handle;
-      const buf = Buffer.allocUnsafe(e.size);
+      // reading in order (COPY of a directory: its files lie one after another in the spool):
+      // one read of READ_WINDOW serves the files that follow
+      const sequential = off >= lastEnd && off - lastEnd <= READ_GAP;
+      const len = sequential ? Math.max(READ_WINDOW, e.size) : e.size;
+      const buf = Buffer.allocUnsafe(len);
       let got = 0;
-      while (got < e.size) {
-        const { bytesRead } = await fh.read(buf, got, e.size - got, (e.offset ?? 0) + got);
+      while (got < len) {
+        const { bytesRead } = await fh.read(buf, got, len - got, off + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
-      return buf.subarray(0, got);
+      if (sequential) window = { start: off, bytes: buf.subarray(0, got) };
+      lastEnd = off + e.size;
+      return buf.subarray(0, Math.min(got, e.size));
     },
     dispose: async () => {
       if (handle) await (await handle).close().catch(() => undefined);

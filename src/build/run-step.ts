@@ -3,7 +3,6 @@
 // with the run module's confinement (network host by default, none on request), and the upper
 // dir becomes the step's layer (diff.ts). A non-zero exit is a failure naming the Dockerfile line,
 // with the exit code and the tail of the command's output.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +14,6 @@ import { hostNofile } from '../run/create.js';
 import { runOnce } from '../run/runtime.js';
 import { runtimeSpec, type OciMount, type ResolvedUser } from '../run/spec.js';
 import type { StorePaths } from '../store/layout.js';
-import { pidAlive } from '../store/lock.js';
 import { diffUpper } from './diff.js';
 import type { LayerEntry } from './layer-pack.js';
 import type { CachedLayer } from './cache.js';
@@ -58,32 +56,6 @@ const tail = (chunks: Buffer[]): string => {
   return text.split('\n').slice(-TAIL_LINES).join(' | ').slice(-400);
 };
 
-
-/**
- * Cleans up after builds killed mid-RUN (kill -9): their containers are deleted, their overlays
- * unmounted and their work dirs removed. Run dirs are named tsd-build-PID-…; a live PID's are left.
- */
-export const sweepStaleRuns = async (p: StorePaths, rootfs: Rootfs): Promise<number> => {
-  const runs = join(p.cache, 'run');
-  const names = await fs.readdir(runs).catch(() => [] as string[]);
-  let swept = 0;
-  for (const id of names) {
-    const m = /^tsd-build-(\d+)-[a-f0-9]+$/.exec(id);
-    if (!m || pidAlive(Number(m[1]))) continue;
-    await new Promise((done) => spawn('runc', ['delete', '--force', id], { stdio: 'ignore' }).on('close', done).on('error', done));
-    await rootfs.unmount(join(runs, id, 'merged')).catch(() => undefined);
-    await rootfs.unmount(join(runs, id, 'lower')).catch(() => undefined);
-    await fs.rm(join(runs, id), { recursive: true, force: true }).catch(() => undefined);
-    swept++;
-  }
-  // scratch dirs (context spools, bind sources) of dead builds: cache/tmp/PID-TIME
-  const tmp = join(p.cache, 'tmp');
-  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
-    const pid = Number(name.split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !pidAlive(pid)) await fs.rm(join(tmp, name), { recursive: true, force: true }).catch(() => undefined);
-  }
-  return swept;
-};
 
 /** Copies of the host's resolv.conf and hosts: a RUN may write its own, never the host's. */
 const etcCopies = async (dir: string): Promise<{ resolvConf?: string; hosts?: string }> => {

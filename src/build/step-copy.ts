@@ -9,7 +9,6 @@ import { cacheKey } from './cache.js';
 import { stepFailure } from './config-effect.js';
 import { planCopy, sourceFingerprint, type CopyPlan } from './copy.js';
 import type { Add, Copy } from './dockerfile/ast.js';
-import { addSources } from './add.js';
 import { stateId, withLayer, type BuildState } from './state.js';
 import { resolveOwner, treeOf, type Owner } from './tree.js';
 
@@ -51,6 +50,7 @@ export const copyInstruction = async (env: StepEnv, state: BuildState, i: Copy |
     }
     const req = { sources: i.sources, dest: i.dest, workdir, ...(owner ? { owner } : {}), ...(chmod !== undefined ? { chmod } : {}), inline };
     if (i.keyword === 'ADD' && i.from === undefined) {
+      const { addSources } = await import('./miss.js');
       const added = await addSources(env, tree.right, req, i.checksum);
       return E.isLeft(added) ? E.left(stepFailure(file, i, added.left)) : E.right(added.right);
     }

@@ -8,7 +8,6 @@ import { promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import type { Failure } from '../failure.js';
 import type { HistoryEntry } from '../oci/config.js';
-import { mergeEnv } from '../run/spec.js';
 import type { StepEnv } from './builder.js';
 import { cacheKey } from './cache.js';
 import { shellOf, stepFailure } from './config-effect.js';
@@ -16,7 +15,6 @@ import type { BuildContext } from './context.js';
 import { cleanPath } from './context.js';
 import type { Run } from './dockerfile/ast.js';
 import { mountKey, ociMounts } from './run-mounts.js';
-import { runStep } from './run-step.js';
 import { stateId, withLayer, type BuildState } from './state.js';
 import { resolveUser, treeOf } from './tree.js';
 import { acquireLock, releaseLock, type Lock } from '../store/lock.js';
@@ -56,8 +54,6 @@ export const runInstruction = async (
   if (i.security === 'insecure') return E.left(stepFailure(file, i, '--security=insecure is not supported by tsd', 'Unsupported'));
   const argv = runArgv(i, shellOf(state.config));
   const network = i.network === 'none' ? 'none' : 'host';
-  const argEnv = Object.entries(args).map(([k, v]) => `${k}=${v}`);
-  const runEnv = mergeEnv(argEnv, state.config.Env ?? []);
   const n = env.progress.start(label);
   const fail = (why: string): E.Either<Failure, BuildState> => {
     env.progress.error(n, why);
@@ -72,6 +68,9 @@ export const runInstruction = async (
   }
   const key = cacheKey([stateId(state), 'RUN', argv, Object.entries(args).sort(), i.mounts.map(mountKey), network, bindDigests]);
   const layer = await env.fileStep(key, label, n, async () => {
+    // a cached RUN never loads the container code
+    const { mergeEnv, runStep } = await import('./miss.js');
+    const runEnv = mergeEnv(Object.entries(args).map(([k, v]) => `${k}=${v}`), state.config.Env ?? []);
     const tree = await treeOf(env.p, state.layers.map((l) => l.descriptor));
     if (E.isLeft(tree)) return tree;
     const user = resolveUser(tree.right, state.config.User);

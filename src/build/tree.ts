@@ -2,7 +2,6 @@
 // only, whiteouts applied), so COPY can ask whether a destination is a directory, WORKDIR
 // whether it must create its path, and --chown / USER resolve names in /etc/passwd and
 // /etc/group without unpacking anything. Small files under /etc that name users keep their bytes.
-import { decompressor } from '../snapshot/decompress.js';
 import { layerCompression } from '../oci/media-type.js';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,9 +27,11 @@ export type Tree = ReadonlyMap<string, TreeNode>;
 
 const KEEP_CONTENT = new Set(['etc/passwd', 'etc/group']);
 
-const decompress = (d: Descriptor): ((s: Readable) => Readable) | undefined => {
+// the decompressor (and the zstd process runner behind it) is loaded only when a tree is read
+const decompress = async (d: Descriptor): Promise<((s: Readable) => Readable) | undefined> => {
   const c = layerCompression(d.mediaType);
   if (c === undefined) return undefined;
+  const { decompressor } = await import('./miss.js');
   return (s) => {
     const out = decompressor(c);
     s.on('error', (e) => out.destroy(e)); // a missing or corrupt blob fails the read, not the process
@@ -103,7 +104,7 @@ export const treeOf = async (p: StorePaths, layers: readonly Descriptor[]): Prom
         continue;
       }
       tree = new Map(tree);
-      const unzip = decompress(d);
+      const unzip = await decompress(d);
       if (!unzip) return E.left(fromError(`read layer ${d.digest}`)(new Error(`layer media type ${d.mediaType} is not supported`)));
       await applyLayerTar(tree, unzip(openBlob(p, d.digest)));
       cache.set(key, tree);
