@@ -7,10 +7,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { failure, fromError, type Failure } from '../failure.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import * as E from 'fp-ts/lib/Either.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'link';
@@ -28,6 +28,8 @@ export interface ContextEntry {
   readonly linkname?: string;
   /** "sha256:…" of the file's bytes (regular files) */
   readonly sha256?: string;
+  /** the digest came from the tar's TSD.sha256 record, unchecked: the bytes are checked when read */
+  readonly claimed?: true;
   /** where the bytes live in the spool */
   readonly offset?: number;
 }
@@ -102,6 +104,31 @@ const indexChildren = (entries: Map<string, ContextEntry>): Map<string, string[]
   for (const list of children.values()) list.sort();
   return children;
 };
+
+/**
+ * A file whose digest tsd-ctx sent is trusted for cache keys (a hit reads no byte), and its bytes
+ * are checked when a step reads them: a cache entry is only ever made from bytes that really have
+ * the digests of its key, so a wrong record cannot poison the cache (docs/build.md, "The cache").
+ */
+const digestLie = (e: ContextEntry): Error & Failure =>
+  Object.assign(new Error(`build context: ${e.path}: its bytes do not match the TSD.sha256 record sent with it (the file changed while tsd-ctx read it, or the record is wrong)`), {
+    _tag: 'ContextDigestMismatch',
+    exitCode: ExitCode.user,
+  });
+
+class Verifying extends Transform {
+  private readonly hash = createHash('sha256');
+  constructor(private readonly entry: ContextEntry) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    done(`sha256:${this.hash.digest('hex')}` === this.entry.sha256 ? null : digestLie(this.entry));
+  }
+}
 
 /** Reads of files that follow each other in the spool fetch this much at once. */
 const READ_WINDOW = 4 << 20;
@@ -244,7 +271,7 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     }
     let digest = given;
     stream.on('end', () => {
-      entries.set(path, { ...base, type: 'file', size, offset: start, sha256: digest! });
+      entries.set(path, { ...base, type: 'file', size, offset: start, sha256: digest!, ...(given ? { claimed: true as const } : {}) });
       next();
     });
   });
@@ -272,36 +299,47 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
   let handle: Promise<fs.FileHandle> | undefined;
   let window: { start: number; bytes: Buffer } | undefined;
   let lastEnd = 0;
+  const readSpool = async (e: ContextEntry): Promise<Buffer> => {
+    const off = e.offset ?? 0;
+    if (e.size === 0) return Buffer.alloc(0);
+    if (window && off >= window.start && off + e.size <= window.start + window.bytes.length) {
+      lastEnd = off + e.size;
+      return window.bytes.subarray(off - window.start, off - window.start + e.size);
+    }
+    handle ??= fs.open(spoolPath, 'r');
+    const fh = await handle;
+    // reading in order (COPY of a directory: its files lie one after another in the spool):
+    // one read of READ_WINDOW serves the files that follow
+    const sequential = off >= lastEnd && off - lastEnd <= READ_GAP;
+    const len = sequential ? Math.max(READ_WINDOW, e.size) : e.size;
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const { bytesRead } = await fh.read(buf, got, len - got, off + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    if (sequential) window = { start: off, bytes: buf.subarray(0, got) };
+    lastEnd = off + e.size;
+    return buf.subarray(0, Math.min(got, e.size));
+  };
   return E.right({
     entries,
     children,
     open: (e) => {
-      if (e.size === 0) return createReadStream('/dev/null');
-      return createReadStream(spoolPath, { start: e.offset ?? 0, end: (e.offset ?? 0) + e.size - 1 });
+      const bytes = e.size === 0 ? createReadStream('/dev/null') : createReadStream(spoolPath, { start: e.offset ?? 0, end: (e.offset ?? 0) + e.size - 1 });
+      if (!e.claimed) return bytes;
+      const check = new Verifying(e);
+      bytes.on('error', (err) => check.destroy(err));
+      return bytes.pipe(check);
     },
     read: async (e) => {
-      const off = e.offset ?? 0;
-      if (e.size === 0) return Buffer.alloc(0);
-      if (window && off >= window.start && off + e.size <= window.start + window.bytes.length) {
-        lastEnd = off + e.size;
-        return window.bytes.subarray(off - window.start, off - window.start + e.size);
+      const bytes = await readSpool(e);
+      if (e.claimed) {
+        const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        if (actual !== e.sha256) throw digestLie(e);
       }
-      handle ??= fs.open(spoolPath, 'r');
-      const fh = await handle;
-      // reading in order (COPY of a directory: its files lie one after another in the spool):
-      // one read of READ_WINDOW serves the files that follow
-      const sequential = off >= lastEnd && off - lastEnd <= READ_GAP;
-      const len = sequential ? Math.max(READ_WINDOW, e.size) : e.size;
-      const buf = Buffer.allocUnsafe(len);
-      let got = 0;
-      while (got < len) {
-        const { bytesRead } = await fh.read(buf, got, len - got, off + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      if (sequential) window = { start: off, bytes: buf.subarray(0, got) };
-      lastEnd = off + e.size;
-      return buf.subarray(0, Math.min(got, e.size));
+      return bytes;
     },
     dispose: async () => {
       if (handle) await (await handle).close().catch(() => undefined);

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import * as E from 'fp-ts/lib/Either.js';
 import type { OciMount } from '../run/spec.js';
 import type { StorePaths } from '../store/layout.js';
+import { acquireLock, releaseLock, type Lock } from '../store/lock.js';
 import type { BuildContext } from './context.js';
 import { cleanPath } from './context.js';
 import type { Mount } from './dockerfile/ast.js';
@@ -50,15 +51,56 @@ const materialize = async (ctx: BuildContext, source: string, dir: string): Prom
   return E.right(out);
 };
 
-export const ociMounts = async (mounts: readonly Mount[], needs: MountNeeds): Promise<E.Either<string, OciMount[]>> => {
+/** Instances a cache id may have (sharing=private makes a new one while the others are in use). */
+const MAX_INSTANCES = 32;
+
+/**
+ * The directory a cache mount uses, and the lock that keeps it while the RUN runs.
+ * - shared (the default): instance 0, no lock: concurrent RUNs write the same directory.
+ * - locked: instance 0, waiting for its lock (up to 30 minutes): one RUN at a time, across builds.
+ * - private: the first instance whose lock is free (0, 1, 2, …; a new one starts empty), so a
+ *   RUN never shares its cache with another private or locked RUN. Instances persist, so the
+ *   next build finds them warm.
+ */
+export const cacheInstance = async (p: StorePaths, id: string, sharing: string): Promise<E.Either<string, { dir: string; lock?: Lock }>> => {
+  const base = createHash('sha256').update(id).digest('hex');
+  const dir = (k: number) => join(p.cache, 'mounts', k === 0 ? base : `${base}-${k}`);
+  const lockPath = (k: number) => p.lock(`cache-mount-${base.slice(0, 32)}${k === 0 ? '' : `-${k}`}`);
+  if (sharing === 'shared') return E.right({ dir: dir(0) });
+  if (sharing === 'locked') return E.right({ dir: dir(0), lock: await acquireLock(lockPath(0), 30 * 60_000) });
+  if (sharing !== 'private') return E.left(`cache mount sharing=${sharing}: expected shared, private or locked`);
+  for (let k = 0; k < MAX_INSTANCES; k++) {
+    try {
+      return E.right({ dir: dir(k), lock: await acquireLock(lockPath(k), 0) });
+    } catch (e) {
+      if ((e as { _tag?: string })._tag !== 'LockTimeout') throw e;
+    }
+  }
+  return E.left(`cache mount ${JSON.stringify(id)}: all ${MAX_INSTANCES} private instances are in use`);
+};
+
+/** The OCI mounts of a RUN's --mount flags, and the cache locks to release once it has run. */
+export const ociMounts = async (mounts: readonly Mount[], needs: MountNeeds): Promise<E.Either<string, { mounts: OciMount[]; locks: Lock[] }>> => {
+  const locks: Lock[] = [];
+  const made = await mountsOf(mounts, needs, locks).catch(async (e: unknown) => {
+    for (const l of locks) await releaseLock(l);
+    throw e;
+  });
+  if (E.isLeft(made)) for (const l of locks) await releaseLock(l);
+  return E.isLeft(made) ? made : E.right({ mounts: made.right, locks });
+};
+
+const mountsOf = async (mounts: readonly Mount[], needs: MountNeeds, locks: Lock[]): Promise<E.Either<string, OciMount[]>> => {
   const out: OciMount[] = [];
   for (const m of mounts) {
     const target = m.target !== undefined ? resolveIn(needs.workdir, m.target) : undefined;
     switch (m.type) {
       case 'cache': {
         if (!target) return E.left('a cache mount needs target=');
-        const id = m.id ?? target;
-        const dir = join(needs.p.cache, 'mounts', createHash('sha256').update(id).digest('hex'));
+        const got = await cacheInstance(needs.p, m.id ?? target, m.sharing ?? 'shared');
+        if (E.isLeft(got)) return got;
+        const { dir, lock } = got.right;
+        if (lock) locks.push(lock);
         const created = await fs.mkdir(dir, { recursive: true }).then((made) => made !== undefined);
         if (created) {
           await fs.chmod(dir, m.mode !== undefined ? parseInt(m.mode, 8) : 0o755);

@@ -17,7 +17,7 @@ import type { Run } from './dockerfile/ast.js';
 import { mountKey, ociMounts } from './run-mounts.js';
 import { stateId, withLayer, type BuildState } from './state.js';
 import { resolveUser, treeOf } from './tree.js';
-import { acquireLock, releaseLock, type Lock } from '../store/lock.js';
+import { releaseLock } from '../store/lock.js';
 
 /** The argv of a RUN; a heredoc-only RUN runs its body as the script. */
 export const runArgv = (i: Run, shell: readonly string[]): readonly string[] => {
@@ -85,11 +85,8 @@ export const runInstruction = async (
     });
     if (E.isLeft(mounts)) return E.left(stepFailure(file, i, mounts.left));
     const out = env.progress.output(n);
-    // sharing=locked: one RUN at a time on that cache dir, across processes
-    const locks: Lock[] = [];
-    for (const m of i.mounts) {
-      if (m.type === 'cache' && m.sharing === 'locked') locks.push(await acquireLock(env.p.lock(`cache-mount-${cacheKey([m.id ?? m.target ?? '']).slice(0, 32)}`), 30 * 60_000));
-    }
+    // the cache mounts' locks (sharing=locked or private) are held while the RUN runs
+    const { locks } = mounts.right;
     const ran = await runStep(env.p, env.rootfs, {
       argv,
       config: state.config,
@@ -97,7 +94,7 @@ export const runInstruction = async (
       cwd: state.config.WorkingDir || '/',
       user: user.right,
       network,
-      mounts: mounts.right,
+      mounts: mounts.right.mounts,
       layers: state.layers,
       output: out,
       where: `${file}:${i.lines.start}`,

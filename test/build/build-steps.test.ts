@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -120,6 +120,64 @@ test('--output oci-archive:- writes an OCI archive skopeo reads, and tags nothin
   assert.is(JSON.parse(inspected.stdout).rootfs.diff_ids.length, 2);
   const ls = spawnSync(join(REPO, 'bin/tsd-store'), ['ls', '--format', '{{.Repository}}'], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
   assert.not.match(ls.stdout, /archived/);
+});
+
+test('--output type=tar,dest=- and type=local,dest=DIR write the merged file tree (whiteouts applied); docker-archive:FILE loads in podman', () => {
+  const df = `${BASE}\nRUN mkdir -p /app/gone && echo one > /app/keep && echo x > /app/gone/f\nRUN rm -rf /app/gone && echo two > /app/keep && ln -s keep /app/link\n`;
+  const dir = writeContext([{ name: 'Dockerfile', content: df }]);
+  dirs.push(dir);
+  const work = tempDir();
+  dirs.push(work);
+  const run = (args: string) =>
+    spawnSync('bash', ['-o', 'pipefail', '-c', `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} -q ${args}`, dir], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root }, maxBuffer: 64 << 20 });
+  const tarOut = run(`--output type=tar,dest=- > ${work}/fs.tar`);
+  assert.is(tarOut.status, 0, tarOut.stderr);
+  const listing = spawnSync('tar', ['-tvf', `${work}/fs.tar`], { encoding: 'utf8' }).stdout;
+  assert.match(listing, /app\/keep/);
+  assert.match(listing, /app\/link -> keep/);
+  assert.match(listing, /bin\/busybox/);
+  assert.not.match(listing, /gone/);
+  assert.not.match(listing, /\.wh\./);
+  const keep = spawnSync('tar', ['-xOf', `${work}/fs.tar`, 'app/keep'], { encoding: 'utf8' });
+  assert.is(keep.stdout, 'two\n');
+  const local = run(`--output type=local,dest=${work}/root`);
+  assert.is(local.status, 0, local.stderr);
+  assert.is(readFileSync(join(work, 'root/app/keep'), 'utf8'), 'two\n');
+  assert.is(readlinkSync(join(work, 'root/app/link')), 'keep');
+  assert.not.ok(existsSync(join(work, 'root/app/gone')));
+  // a directory that is not empty is refused, naming it
+  const again = run(`--output type=local,dest=${work}/root`);
+  assert.is(again.status, 1);
+  assert.match(again.stderr, /not empty/);
+  const archive = run(`-t localhost/exported:1 --output docker-archive:${work}/img.tar`);
+  assert.is(archive.status, 0, archive.stderr);
+  const loaded = spawnSync('podman', ['load', '-q', '-i', `${work}/img.tar`], { encoding: 'utf8' });
+  assert.is(loaded.status, 0, loaded.stderr);
+  const shown = spawnSync('podman', ['run', '--rm', '--network', 'none', 'localhost/exported:1', 'cat', '/app/keep'], { encoding: 'utf8' });
+  spawnSync('podman', ['rmi', '-f', 'localhost/exported:1'], { stdio: 'ignore' });
+  assert.is(shown.stdout, 'two\n', shown.stderr);
+  const bad = run('--output type=zip,dest=x');
+  assert.is(bad.status, 1);
+  assert.match(bad.stderr, /^tsd-build: --output=type=zip,dest=x: expected/);
+});
+
+test('RUN --mount=type=cache,sharing=private: a RUN never shares its instance with another private RUN running at once; instances persist', async () => {
+  // two builds meet in a shared cache dir (the rendezvous), each while holding its private one
+  const df = (me: string, other: string) =>
+    `${BASE}\nRUN --mount=type=cache,id=rv,target=/rv --mount=type=cache,id=priv,target=/c,sharing=private ` +
+    `touch /c/${me} /rv/${me}; i=0; while [ ! -e /rv/${other} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; ls /c > /seen\n`;
+  const [a, b] = await Promise.all([buildAsync(df('a', 'b'), ['-t', 'priv-a', '--no-cache']), buildAsync(df('b', 'a'), ['-t', 'priv-b', '--no-cache'])]);
+  ok(a);
+  ok(b);
+  const seenA = (await imageTree(p, 'priv-a')).tree.get('seen')?.content ?? '';
+  const seenB = (await imageTree(p, 'priv-b')).tree.get('seen')?.content ?? '';
+  // each saw its own marker and not the other's (with sharing=shared both would see both)
+  assert.ok(seenA.split('\n').includes('a') && !seenA.split('\n').includes('b'), seenA);
+  assert.ok(seenB.split('\n').includes('b') && !seenB.split('\n').includes('a'), seenB);
+  // alone, a private RUN takes the first instance again: warm, with what it left there
+  const c = ok(build([], `${BASE}\nRUN --mount=type=cache,id=priv,target=/c,sharing=private ls /c > /seen\n`, ['-t', 'priv-c', '--no-cache']));
+  const seenC = (await imageTree(p, c.ref!)).tree.get('seen')?.content ?? '';
+  assert.ok(seenC === 'a\n' || seenC === 'b\n', seenC);
 });
 
 test('--progress=json: one progress event per line on stderr, stdout stays the image line', () => {

@@ -1,0 +1,60 @@
+// The context's TSD.sha256 records: trusted for cache keys (a hit reads no byte of the file),
+// checked against the bytes whenever a step reads them. A wrong record gives at most the cached
+// result of the bytes it names; it can never make the cache remember other bytes under that name.
+import { createHash } from 'node:crypto';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import tar from 'tar-stream';
+import type { StorePaths } from '../../src/store/layout.js';
+import { removeDir, tempStore, tsd } from '../support/tsd.js';
+import { imageTree } from './support.js';
+
+let p: StorePaths;
+test.before(async () => {
+  p = await tempStore();
+});
+test.after(() => removeDir(p.root));
+
+const sha = (s: string): string => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
+/** A context tar as tsd-ctx writes it, with `claimed` as the app.txt's TSD.sha256 record. */
+const contextTar = async (content: string, claimed: string): Promise<Buffer> => {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((res) => pack.on('end', () => res()));
+  const df = 'FROM scratch\nCOPY app.txt /app.txt\n';
+  pack.entry({ name: 'Dockerfile', mode: 0o644, mtime: new Date(0), pax: { 'TSD.role': 'dockerfile', 'TSD.sha256': sha(df) } }, df);
+  pack.entry({ name: 'app.txt', mode: 0o644, mtime: new Date(0), pax: { 'TSD.sha256': claimed } }, content);
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+};
+
+const build = async (tag: string, content: string, claimed: string) => tsd('build', ['-q', '-t', tag], { root: p.root, input: await contextTar(content, claimed), env: { SOURCE_DATE_EPOCH: '0' } });
+const appOf = async (tag: string): Promise<string | undefined> => (await imageTree(p, tag)).tree.get('app.txt')?.content?.toString();
+
+test('a record that does not match the bytes fails the COPY that reads them, naming the file; nothing is cached under it', async () => {
+  const lie = await build('lie', 'real bytes\n', sha('other bytes\n'));
+  assert.is(lie.code, 1, lie.stderr);
+  assert.is(lie.stdout, '');
+  assert.match(lie.stderr, /^tsd-build: .*app\.txt: its bytes do not match the TSD\.sha256 record/m);
+  assert.is(lie.stderr.trim().split('\n').length, 1, lie.stderr);
+  // the honest build of the bytes the record named gets those bytes, not the liar's
+  const honest = await build('honest', 'other bytes\n', sha('other bytes\n'));
+  assert.is(honest.code, 0, honest.stderr);
+  assert.is(await appOf('honest'), 'other bytes\n');
+});
+
+test('a hit trusts the record: a wrong one gets the cached result of the bytes it names (its sender fools only itself)', async () => {
+  const first = await build('first', 'v1\n', sha('v1\n'));
+  assert.is(first.code, 0, first.stderr);
+  const again = await build('again', 'not v1\n', sha('v1\n'));
+  assert.is(again.code, 0, again.stderr);
+  assert.is(JSON.parse(again.stdout).digest, JSON.parse(first.stdout).digest);
+  assert.is(await appOf('again'), 'v1\n');
+});
+
+test.run();
