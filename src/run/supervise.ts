@@ -106,6 +106,8 @@ export const startSupervised = async (p: StorePaths, r: ContainerRecord): Promis
   child.unref();
   const ok = /^ok (\d+)/.exec(report);
   if (ok) return E.right(Number(ok[1]));
+  const said = /^fail (.+)/.exec(report)?.[1];
+  if (said !== undefined) return E.left(failure('PublishFailed', said.trim(), ExitCode.tool));
   const errors = runtimeLogErrors(await fs.readFile(join(f.dir, 'runtime.log'), 'utf8').catch(() => ''));
   return E.left(classifyRuntimeError(errors[0] ?? (report.trim() || 'the supervisor exited before starting the container')));
 };

@@ -354,8 +354,11 @@ static socklen_t host_addr(const char *ip, int port, struct sockaddr_storage *ss
   return sizeof *a;
 }
 
-/* listeners are bound in the host's namespace; then we enter the container's, where connect() goes */
-static void bind_ports(void) {
+/* listeners are bound in the host's namespace; then we enter the container's, where connect() goes.
+   Returns 0, or -1 with the first failure in `why` (a port in use: the start fails, as Docker's) */
+static char portfail[256];
+static int bind_ports(void) {
+  int rc = 0;
   for (int i = 0; i < nports; i++) {
     if (ports[i].fd > 0) continue;
     struct sockaddr_storage a;
@@ -367,12 +370,26 @@ static void bind_ports(void) {
       if (a.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, alen) < 0 || (!ports[i].udp && listen(fd, 128) < 0)) {
-      fprintf(stderr, "tsd-supervisor: publish %s:%d/%s: %s\n", ports[i].ip, ports[i].hport, ports[i].udp ? "udp" : "tcp", alen == 0 ? "invalid address" : strerror(errno));
+      int e = errno;
+      const char *ip = ports[i].ip;
+      int v6 = strchr(ip, ':') != NULL;
+      if (rc == 0)
+        snprintf(portfail, sizeof portfail, "publish %s%s%s:%d/%s: %s", v6 ? "[" : "", ip, v6 ? "]" : "", ports[i].hport, ports[i].udp ? "udp" : "tcp",
+                 alen == 0 ? "invalid address" : e == EADDRINUSE ? "the port is already in use" : strerror(e));
+      fprintf(stderr, "tsd-supervisor: %s\n", portfail);
       if (fd >= 0) close(fd);
       fd = -1;
+      rc = -1;
     }
     ports[i].fd = fd;
   }
+  return rc;
+}
+
+/* the container is done for good: its ports are free at once (not when we exit) */
+static void close_ports(void) {
+  for (int i = 0; i < nports; i++)
+    if (ports[i].fd > 0) { close(ports[i].fd); ports[i].fd = 0; }
 }
 
 static void enter_netns(void) {
@@ -763,7 +780,15 @@ static int supervise(int adopt, int sfd) {
       /* it was reaped by the worker before it died, or never started */
       return 0;
     }
+  } else if (bind_ports() < 0) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "fail %s\n", portfail);
+    close_ports();
+    write_state("exited", 125, 0);
+    report(msg);
+    return 1;
   } else if (start_container() < 0) {
+    close_ports();
     write_state("exited", 125, 0);
     report("fail\n");
     return 1;
@@ -773,7 +798,7 @@ static int supervise(int adopt, int sfd) {
   char line[64];
   snprintf(line, sizeof line, "ok %d\n", (int)cpid);
   report(line);
-  bind_ports();
+  if (adopt) bind_ports();
   bind_attach();
   enter_netns();
   index_logs();
@@ -855,12 +880,13 @@ static int supervise(int adopt, int sfd) {
       struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
       nanosleep(&ts, NULL);
       restarts++;
-      if (stop_requested() || start_container() < 0) { write_state("exited", code, oom); break; }
+      if (stop_requested() || start_container() < 0) { close_ports(); write_state("exited", code, oom); break; }
       ptyopen = masterfd >= 0;
       write_state("running", 0, 0);
       enter_netns();
       continue;
     }
+    close_ports();
     write_state("exited", code, oom);
     break;
   }

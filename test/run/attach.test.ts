@@ -1,0 +1,126 @@
+// -t with -d (a pty kept by the supervisor), attach (output, stdin, ctrl-p ctrl-q), -i with -d,
+// and -i/-t with -p in the foreground; with the real runc and tsd-supervisor.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import * as E from 'fp-ts/lib/Either.js';
+import { createServer } from 'node:net';
+import { dataFrames, detachScanner, parseDetachKeys, sizeFrame } from '../../src/run/attach.js';
+import { alive, detach, inspect, p, run, setup, sleep, supervisors, teardown, until } from './detached-support.js';
+
+const REPO = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
+
+test.before(setup);
+
+test('detach keys: parsed as Docker writes them; a partial match is sent on as typed', () => {
+  assert.equal(parseDetachKeys('ctrl-p,ctrl-q'), E.right([0x10, 0x11]));
+  assert.equal(parseDetachKeys('ctrl-a,x'), E.right([0x01, 0x78]));
+  assert.ok(E.isLeft(parseDetachKeys('ctrl-1')));
+  assert.ok(E.isLeft(parseDetachKeys('alt-x')));
+  const scan = detachScanner([0x10, 0x11]);
+  assert.equal(scan(Buffer.from('ab\x10')), { forward: Buffer.from('ab'), detached: false });
+  assert.equal(scan(Buffer.from('x')), { forward: Buffer.from('\x10x'), detached: false });
+  assert.equal(scan(Buffer.from('\x10\x10')), { forward: Buffer.from('\x10'), detached: false });
+  assert.equal(scan(Buffer.from('\x11rest')), { forward: Buffer.from(''), detached: true });
+  assert.equal(dataFrames(Buffer.from('hi')), [Buffer.from([0x64, 0, 2, 0x68, 0x69])]);
+  assert.equal(dataFrames(Buffer.alloc(5000)).map((f) => f.length), [4099, 907]);
+  assert.equal(sizeFrame(300, 80), Buffer.from([0x77, 1, 44, 0, 80]));
+});
+
+/** `tsd-run attach …` (or a run) with a stdin we write to as the test goes. */
+const interactive = (args: string[]): { child: ChildProcess; out: () => string; err: () => string; done: Promise<number> } => {
+  const child = spawn(join(REPO, 'bin', 'tsd-run'), args, { env: { ...process.env, TSD_ROOT: p().root }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  child.stdin!.on('error', () => undefined);
+  const done = new Promise<number>((r) => child.on('close', (code) => r(code ?? 128)));
+  return { child, out: () => out, err: () => err, done };
+};
+
+test('-d -t: the container gets a terminal; its output is in logs; it runs on without any client', async () => {
+  const id = await detach(['-t', '--name', 'term', 'bb:test', 'sh', '-c', 'tty; stty size; echo "$TERM"; echo out; sleep 30']);
+  const logs = await until('the tty output', async () => {
+    const l = await run(['logs', 'term']);
+    return l.stdout.includes('out') ? l : undefined;
+  });
+  // a terminal: one stream, CR LF line ends, the pty's size from the start (24x80 without a terminal here)
+  assert.is(logs.stdout, '/dev/pts/0\r\n24 80\r\nxterm\r\nout\r\n');
+  assert.is(logs.stderr, '');
+  assert.is((await inspect(id)).State.Status, 'running');
+  assert.is((await run(['rm', '-f', id])).code, 0);
+});
+
+test('attach: reads a -d -it container\'s terminal, types into it, detaches with ctrl-p ctrl-q, attaches again; its exit code ends attach', async () => {
+  const id = await detach(['-it', '--name', 'shell', 'bb:test', 'sh']);
+  const a = interactive(['attach', 'shell']);
+  await sleep(300);
+  a.child.stdin!.write('echo answer-$((6*7))\n');
+  await until('the echo through attach', async () => (a.out().includes('answer-42') ? true : undefined));
+  a.child.stdin!.write('\x10\x11');
+  assert.is(await a.done, 0);
+  assert.is(a.err(), '');
+  assert.is((await inspect(id)).State.Status, 'running', 'detaching leaves it running');
+  assert.match((await run(['logs', 'shell'])).stdout, /answer-42/);
+  const b = interactive(['attach', 'shell']);
+  await sleep(300);
+  b.child.stdin!.write('exit 3\n');
+  assert.is(await b.done, 3);
+  assert.is((await run(['wait', 'shell'])).stdout, '3\n');
+  const gone = await run(['attach', 'shell']);
+  assert.is(gone.code, 1);
+  assert.is(gone.stderr, 'tsd-run: container shell: is not running; start it first\n');
+});
+
+test('kill -9 of the supervisor\'s worker: the pty survives (the watchdog holds it) and attach still types into it', async () => {
+  const id = await detach(['-it', 'bb:test', 'sh']);
+  const [worker, watchdog] = supervisors(id) as [number, number];
+  process.kill(worker, 'SIGKILL');
+  await until('the watchdog to take over', async () => (!alive(worker) && supervisors(id).length === 1 ? true : undefined));
+  assert.ok(alive(watchdog));
+  const a = interactive(['attach', id]);
+  await sleep(300);
+  a.child.stdin!.write('echo still-$((1+1))\n');
+  await until('the echo after the takeover', async () => (a.out().includes('still-2') ? true : undefined));
+  a.child.stdin!.write('exit 0\n');
+  assert.is(await a.done, 0);
+  assert.is((await inspect(id)).State.ExitCode, 0);
+});
+
+test('-d -i without -t: attach writes to its stdin; attach\'s end of input leaves the container\'s stdin open', async () => {
+  const id = await detach(['-i', '--name', 'reader', 'bb:test', 'sh', '-c', 'trap "echo term; exit 9" TERM; while read l; do echo "got $l"; done; echo eof; exit 5']);
+  const a = interactive(['attach', 'reader']);
+  await sleep(300);
+  a.child.stdin!.end('one\ntwo\n');
+  await until('both lines', async () => (a.out() === 'got one\ngot two\n' ? true : undefined));
+  await sleep(300);
+  assert.is((await inspect(id)).State.Status, 'running');
+  a.child.kill('SIGTERM'); // sig-proxy: TERM goes to the container, whose trap ends it
+  assert.is(await a.done, 9);
+  assert.is(a.out(), 'got one\ngot two\nterm\n');
+  assert.is((await run(['wait', 'reader'])).stdout, '9\n');
+});
+
+test('-p with -i in the foreground: stdin reaches the container and its end ends it; --rm removes it', async () => {
+  const port = await new Promise<number>((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const addr = s.address() as { port: number };
+      s.close(() => r(addr.port));
+    });
+  });
+  const r = await run(['--rm', '-i', '-p', `127.0.0.1:${port}:80`, '--name', 'catter', 'bb:test', 'sh', '-c', 'cat; echo bye >&2; exit 4']).then(
+    (x) => x,
+  );
+  assert.equal([r.code, r.stderr], [4, 'bye\n']);
+  assert.is(r.stdout, ''); // tsd() sends an empty stdin
+  const fed = interactive(['--rm', '-i', '-p', `127.0.0.1:${port}:80`, 'bb:test', 'sh', '-c', 'cat; exit 6']);
+  fed.child.stdin!.end('piped in\n');
+  assert.is(await fed.done, 6);
+  assert.is(fed.out(), 'piped in\n');
+  assert.not.match((await run(['ps', '-a'])).stdout, /catter/);
+});
+
+test.after(teardown);
+test.run();
