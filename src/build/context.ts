@@ -201,13 +201,27 @@ class Spool {
   }
 }
 
-/** Reads a context tar stream into a spool file under `dir` (on the store's disk). */
-export const readContextTar = async (input: Readable, dir: string): Promise<E.Either<Failure, BuildContext>> => {
+/** A context tar that is a regular file (`tsd-build < ctx.tar`): read in place, never spooled. */
+export interface ContextFile {
+  /** a path that opens the file (e.g. /proc/self/fd/0) */
+  readonly path: string;
+  /** where the tar starts in it */
+  readonly start: number;
+}
+
+/**
+ * Reads a context tar stream into a spool file under `dir` (on the store's disk); or, when the
+ * tar is a regular file (`file`), indexes it where it is: its files are ranges of it, every one
+ * checked against its digest when read, since the file is not ours and may change.
+ */
+export const readContextTar = async (input: Readable, dir: string, file?: ContextFile): Promise<E.Either<Failure, BuildContext>> => {
   await fs.mkdir(dir, { recursive: true });
-  const spoolPath = join(dir, `context-${process.pid}-${Date.now()}.spool`);
-  let spool: Spool;
+  const spoolPath = file?.path ?? join(dir, `context-${process.pid}-${Date.now()}.spool`);
+  const base = file?.start ?? 0;
+  const removeSpool = () => (file ? Promise.resolve() : fs.unlink(spoolPath).catch(() => undefined));
+  let spool: Spool | undefined;
   try {
-    spool = await Spool.open(spoolPath);
+    if (!file) spool = await Spool.open(spoolPath);
   } catch (e) {
     return E.left(fromError('read build context')(e));
   }
@@ -236,7 +250,7 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
       // never silently for files a COPY names (they are simply absent)
       return skip();
     }
-    const base = {
+    const meta = {
       path,
       mode: (h.mode ?? 0o644) & 0o7777,
       uid: h.uid ?? 0,
@@ -249,8 +263,8 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
         // a hard link in a context is one more name for the same bytes
         const target = linkname === undefined ? undefined : entries.get(linkname);
         if (!target || target.type !== 'file') return fail(badContext(`hard link ${path} to a missing file`));
-        entries.set(path, { ...target, ...base, type: 'file' });
-      } else entries.set(path, { ...base, type, size: 0, ...(type === 'symlink' ? { linkname: linkname! } : {}) });
+        entries.set(path, { ...target, ...meta, type: 'file' });
+      } else entries.set(path, { ...meta, type, size: 0, ...(type === 'symlink' ? { linkname: linkname! } : {}) });
       return skip();
     }
     // the body's bytes sit in the spool (a copy of the raw tar) at the offset tar-stream reports
@@ -271,28 +285,29 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     }
     let digest = given;
     stream.on('end', () => {
-      entries.set(path, { ...base, type: 'file', size, offset: start, sha256: digest!, ...(given ? { claimed: true as const } : {}) });
+      entries.set(path, { ...meta, type: 'file', size, offset: base + start, sha256: digest!, ...(given || file ? { claimed: true as const } : {}) });
       next();
     });
   });
   // the raw tar goes to the spool as it arrives, in large writes, before tar-stream parses it
   const tee = new Transform({
     transform(chunk: Buffer, _e, done) {
-      const wait = spool.append(chunk);
+      const wait = spool?.append(chunk);
       if (wait) wait.then(() => done(null, chunk), (e: Error) => done(e));
       else done(null, chunk);
     },
   });
   try {
-    await pipeline(input, tee, extract);
-    await spool.close();
+    if (spool) await pipeline(input, tee, extract);
+    else await pipeline(input, extract);
+    await spool?.close();
   } catch (e) {
-    await spool.abandon();
-    await fs.unlink(spoolPath).catch(() => undefined);
+    await spool?.abandon();
+    await removeSpool();
     return E.left(fromError('read build context')(e));
   }
   if (bad) {
-    await fs.unlink(spoolPath).catch(() => undefined);
+    await removeSpool();
     return E.left(bad);
   }
   const children = indexChildren(entries);
@@ -343,7 +358,7 @@ export const readContextTar = async (input: Readable, dir: string): Promise<E.Ei
     },
     dispose: async () => {
       if (handle) await (await handle).close().catch(() => undefined);
-      await fs.unlink(spoolPath).catch(() => undefined);
+      await removeSpool();
     },
     ...(dockerfile !== undefined ? { dockerfile } : {}),
   });

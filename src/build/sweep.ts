@@ -2,7 +2,6 @@
 // overlays unmounted and their work dirs removed; scratch dirs (context spools, bind sources) of
 // dead builds go too. Run dirs are named tsd-build-PID-…, scratch dirs PID-TIME; a live PID's are
 // left. Every build calls this first, so it costs two readdirs when there is nothing to sweep.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { StorePaths } from '../store/layout.js';
@@ -16,6 +15,7 @@ export const sweepStaleRuns = async (p: StorePaths, rootfs: Rootfs): Promise<num
   for (const id of names) {
     const m = /^tsd-build-(\d+)-[a-f0-9]+$/.exec(id);
     if (!m || pidAlive(Number(m[1]))) continue;
+    const { spawn } = await import('node:child_process');
     await new Promise((done) => spawn('runc', ['delete', '--force', id], { stdio: 'ignore' }).on('close', done).on('error', done));
     await rootfs.unmount(join(runs, id, 'merged')).catch(() => undefined);
     await rootfs.unmount(join(runs, id, 'lower')).catch(() => undefined);

@@ -1,12 +1,15 @@
 // The context's TSD.sha256 records: trusted for cache keys (a hit reads no byte of the file),
 // checked against the bytes whenever a step reads them. A wrong record gives at most the cached
 // result of the bytes it names; it can never make the cache remember other bytes under that name.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import tar from 'tar-stream';
 import type { StorePaths } from '../../src/store/layout.js';
-import { removeDir, tempStore, tsd } from '../support/tsd.js';
+import { REPO, removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
 import { imageTree } from './support.js';
 
 let p: StorePaths;
@@ -55,6 +58,18 @@ test('a hit trusts the record: a wrong one gets the cached result of the bytes i
   assert.is(again.code, 0, again.stderr);
   assert.is(JSON.parse(again.stdout).digest, JSON.parse(first.stdout).digest);
   assert.is(await appOf('again'), 'v1\n');
+});
+
+test('a context that is a regular file on stdin is read in place, from where its offset stands', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'ctx.tar');
+  // 1 KiB of junk first, consumed by dd: tsd-build starts at the fd's offset
+  writeFileSync(file, Buffer.concat([Buffer.alloc(1024, 0x41), await contextTar('in place\n', sha('in place\n'))]));
+  const r = spawnSync('sh', ['-c', `(dd bs=1024 count=1 of=/dev/null 2>/dev/null; "$0" -q -t inplace) < "$1"`, join(REPO, 'bin/tsd-build'), file], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
+  removeDir(dir);
+  assert.is(r.status, 0, r.stderr);
+  assert.is(await appOf('inplace'), 'in place\n');
+  assert.equal(readdirSync(join(p.cache, 'tmp')), [], 'no spool or scratch left behind');
 });
 
 test.run();
