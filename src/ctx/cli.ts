@@ -1,8 +1,9 @@
 // tsd-ctx: writes the build context of DIR as a tar on stdout (`tsd-ctx . | tsd-build`).
-import { promises as fs } from 'node:fs';
-import { availableParallelism, loadavg } from 'node:os';
+import { fstatSync, promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
 import { command, flag, option, optional, positional, string } from 'cmd-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -14,9 +15,28 @@ import { walk, type WalkEntry } from './walk.js';
 
 const io = processIo();
 
-/** A worker thread only pays when a core is idle for it (the tar's bytes are the same either way). */
-const spareCore = (): boolean => availableParallelism() > 1 && loadavg()[0]! < availableParallelism() - 0.5;
+/**
+ * A worker thread for a big tree (TSD_CTX_THREADS=0 or 1 decides, else a second core does): the
+ * tar's bytes are the same either way.
+ */
+const useThreads = (env: string | undefined): boolean => (env === '0' ? false : env === '1' ? true : availableParallelism() > 1);
 const MAX_DOCKERFILE = 16 << 20;
+
+/**
+ * Stdout as a blocking descriptor the tar can be written to from the thread pool: a pipe or a
+ * socket made blocking (Node made it non-blocking for its stream, which is then no longer used
+ * for the tar), or a file or device as it is. Undefined leaves the writing to the stream.
+ */
+const blockingStdout = (): number | undefined => {
+  const handle = (process.stdout as unknown as { _handle?: { setBlocking?: (on: boolean) => number } })._handle;
+  if (typeof handle?.setBlocking === 'function') return handle.setBlocking(true) === 0 ? 1 : undefined;
+  try {
+    const s = fstatSync(1);
+    return s.isFile() || s.isCharacterDevice() ? 1 : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 const readStdin = async (input: Readable): Promise<E.Either<Failure, Buffer>> => {
   const chunks: Buffer[] = [];
@@ -28,6 +48,8 @@ const readStdin = async (input: Readable): Promise<E.Either<Failure, Buffer>> =>
   }
   return E.right(Buffer.concat(chunks));
 };
+
+const withFd = (fd: number | undefined) => (fd !== undefined ? { fd } : {});
 
 const exists = async (p: string): Promise<boolean> => fs.stat(p).then(() => true, () => false);
 
@@ -127,15 +149,18 @@ const ctx = command({
     const dockerfile = inside ?? (outside ? 'Dockerfile' : undefined);
     const result = await packContext(outside ? dropping(walked, 'Dockerfile', warn) : walked, io.stdout, {
       warn,
-      threads: io.env.TSD_CTX_THREADS === '1' || (io.env.TSD_CTX_THREADS !== '0' && spareCore()),
+      threads: useThreads(io.env.TSD_CTX_THREADS),
+      ...(io.env.TSD_CTX_STREAM === '1' ? {} : withFd(blockingStdout())),
       digests: !noDigests,
       ...(clamp !== undefined ? { mtime: clamp } : {}),
       ...(outside ? { extra: [{ path: 'Dockerfile', data: outside }] } : {}),
       ...(dockerfile !== undefined ? { dockerfile } : {}),
     });
-    if (E.isLeft(result)) return result;
+    // a reader that stops early (`tsd-ctx . | head`) ends the tar quietly, as it ends any tsd tool
+    if (E.isLeft(result)) return result.left._tag === 'BrokenPipe' ? E.right(ExitCode.ok) : result;
     return E.right(ExitCode.ok);
   },
 });
 
-void runShell('tsd-ctx', ctx, process.argv.slice(2));
+// the worker threads of tsd-ctx load the module that holds the encoder, which may be this one
+if (isMainThread) void runShell('tsd-ctx', ctx, process.argv.slice(2));

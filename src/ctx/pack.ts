@@ -1,35 +1,33 @@
 // Pack: walk entries become a deterministic tar (tar-stream). Regular files carry a PAX record
 // `TSD.sha256=sha256:<hex>` of their bytes so the builder never hashes them again; hard links
 // become link entries to the first path sent; symlinks keep their target; sockets, fifos and
-// devices are skipped with a warning. Times are clamped to --mtime. Small files are read and
-// hashed by the reader in batches (segments of the walk, a few ahead of the writer); large ones
-// are hashed in one pass and streamed in a second. The Flusher hands the bytes on in large
-// writes and gives each batch buffer back once its bytes are out, so memory stays bounded by the
-// batches in flight whatever the size of the tree.
-import { createHash } from 'node:crypto';
-import { constants, promises as fs, readlinkSync, type Stats } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+// devices are skipped with a warning. Times are clamped to --mtime.
+//
+// The main thread walks and plans (every header field but the digest is known from the lstat)
+// and cuts the entries into segments (src/ctx/segment.ts). The first segment is encoded on the
+// main thread; once the tree proves bigger than that, one worker thread (src/ctx/worker.ts) is
+// started and the work is split in two: the main thread keeps walking and reads each segment's
+// small files into a batch buffer it hands over, the worker hashes them, encodes the tar with
+// tar-stream and writes it to the blocking stdout descriptor from the thread pool. Without a
+// descriptor (a library caller's stream) or with threads off, the main thread does it all. The
+// tar's bytes do not depend on who did what. Memory is bounded by the output buffers of each
+// encoder and the few batch buffers out, whatever the size of the tree.
+import { readlinkSync, type Stats } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import * as E from 'fp-ts/lib/Either.js';
-import tar from 'tar-stream';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
-import { Flusher } from './flusher.js';
-import { startReader, type FileJob, type FileRead } from './reader.js';
+import { BIG, Changed, Encoder, readSmall, SEGMENT_BYTES, SEGMENT_ENTRIES, type EntrySpec, type SegmentFailure, type SegmentJob } from './segment.js';
 import type { WalkEntry } from './walk.js';
+import { BufferPool, WORKER_URL, workerData_, type FromWorker, type ToWorker } from './worker.js';
+import { fdSink, SegmentWriter, streamSink } from './writer.js';
 
-/** The PAX key of each regular file's digest (read by src/build/context.ts). */
-export const DIGEST_PAX_KEY = 'TSD.sha256';
-/** The PAX key marking the Dockerfile the user chose (`TSD.role=dockerfile`). */
-export const ROLE_PAX_KEY = 'TSD.role';
+export { DIGEST_PAX_KEY, ROLE_PAX_KEY } from './segment.js';
 
-/** Files up to this size are read whole; bigger ones are streamed twice. */
-const SMALL = 1 << 20;
-/** How much may be handed to tar-stream before waiting for it to drain. */
-const WAIT_BYTES = 1 << 20;
-/** A segment of the walk read by the worker in one batch, and how many run ahead. */
-const SEGMENT_ENTRIES = 256;
-const SEGMENT_BYTES = 1 << 20;
-const SEGMENTS_AHEAD = 3;
+/** Segments the worker may have been given and not yet written. */
+const AHEAD = 3;
+/** Segments encoded on the main thread before the worker is started (a small tree never pays for it). */
+const INLINE_SEGMENTS = 1;
 
 export interface PackOptions {
   /** seconds since the epoch: later times are clamped to it */
@@ -39,125 +37,155 @@ export interface PackOptions {
   readonly extra?: readonly { readonly path: string; readonly data: Buffer }[];
   /** the context path of the chosen Dockerfile, marked with TSD.role=dockerfile */
   readonly dockerfile?: string;
-  /** read and hash files on a worker thread (default true) */
+  /** false: encode everything on the main thread (default true; a worker needs `fd`) */
   readonly threads?: boolean;
   /** write the TSD.sha256 records (default true) */
   readonly digests?: boolean;
+  /**
+   * a blocking descriptor open on what `out` writes to (stdout as a pipe made blocking, a file):
+   * written from the thread pool instead of through `out`
+   */
+  readonly fd?: number;
 }
-
-type Header = Partial<tar.Header> & { name: string };
 
 const special = (s: Stats): string | undefined =>
   s.isSocket() ? 'socket' : s.isFIFO() ? 'fifo' : s.isBlockDevice() ? 'block device' : s.isCharacterDevice() ? 'character device' : undefined;
 
-const sha256 = (data: Uint8Array): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
-
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-/** Opens a large file as the walk saw it (no symlink followed, no fifo blocked on), up to `size` bytes. */
-const openRegular = async (abs: string, size?: number): Promise<Readable | 'changed'> => {
-  const fh = await fs.open(abs, OPEN_FLAGS);
-  if (!(await fh.stat()).isFile()) {
-    await fh.close();
-    return 'changed';
-  }
-  return fh.createReadStream({ highWaterMark: 1 << 20, ...(size !== undefined ? { end: size - 1 } : {}) });
-};
-
-const hashFile = async (abs: string): Promise<{ digest: string; size: number } | 'changed'> => {
-  const stream = await openRegular(abs);
-  if (stream === 'changed') return stream;
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const c of stream) {
-    h.update(c as Buffer);
-    size += (c as Buffer).length;
-  }
-  return { digest: `sha256:${h.digest('hex')}`, size };
-};
-
-const withPax = (pax: Record<string, string> | undefined) => (pax ? { pax } : {});
+/** The reader of the tar went away (`tsd-ctx . | head`): the CLI ends quietly, as on EPIPE anywhere. */
+const brokenPipe = (): Failure => failure('BrokenPipe', 'write the context tar: the reader went away', ExitCode.ok);
 
 const changed = (path: string): Failure => failure('FileChanged', `read ${path}: the file changed while it was being sent`, ExitCode.tool);
+
+const fromSegment = (f: SegmentFailure): Failure =>
+  'changed' in f ? changed(f.path) : f.path === '' ? failure('ContextEncode', `write the context tar: ${f.message}`, ExitCode.tool) : fromError(`read ${f.path}`)(Object.assign(new Error(f.message), { code: f.code }));
+
+/** The encoder on a worker thread, as the main thread sees it. */
+interface Remote {
+  readonly worker: Worker;
+  ready: boolean;
+  /** segments given and not yet written */
+  busy: number;
+}
 
 /** Writes the tar of `entries` to `out`; resolves when the last byte is handed over. */
 export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>>, out: Writable, opts: PackOptions): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
   const digests = opts.digests ?? true;
-  const reader = startReader(opts.threads ?? true, digests);
-  // a batch buffer goes back to the reader once the flusher is done with all its file bytes
-  const outstanding = new Map<ArrayBufferLike, number>();
-  const seen = (chunk: Buffer) => {
-    const left = outstanding.get(chunk.buffer);
-    if (left === undefined) return;
-    if (left > chunk.length) outstanding.set(chunk.buffer, left - chunk.length);
-    else {
-      outstanding.delete(chunk.buffer);
-      reader.release(chunk.buffer);
+  const fd = opts.fd;
+  const split = opts.threads !== false && fd !== undefined;
+
+  // one waiter (this function) for any change: a write done, a segment finished, a worker ready
+  let wake: (() => void) | undefined;
+  const changedState = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let broken: Failure | undefined;
+  const sink = fd !== undefined ? fdSink(fd) : streamSink(out, (e) => writer.fail(e));
+  const writer = new SegmentWriter(sink, changedState);
+  const failed = () => writer.error !== undefined || writer.stopped !== undefined || broken !== undefined;
+  const until = async (ready: () => boolean): Promise<void> => {
+    while (!ready() && !failed()) await new Promise<void>((resolve) => (wake = resolve));
+  };
+
+  const pool = new BufferPool();
+  const inline = new Encoder({
+    take: () => pool.take(),
+    room: () => pool.room(),
+    emit: (id, buf, used, end, f) => writer.add(id, { bytes: buf.subarray(0, used), end, ...(f ? { failure: f } : {}), done: () => pool.give(buf) }),
+  });
+  let inlineSegments = 0;
+
+  // the worker, started once the walk has filled a first segment (a small tree never pays for it)
+  let remote: Remote | undefined;
+  const freeBatches: ArrayBuffer[] = [];
+  const startWorker = (descriptor: number): Remote => {
+    const worker = new Worker(new URL(WORKER_URL), { workerData: workerData_(descriptor), stdout: false, stderr: false });
+    const r: Remote = { worker, ready: false, busy: 0 };
+    worker.on('message', (m: FromWorker) => {
+      if ('ready' in m) r.ready = true;
+      else {
+        r.busy--;
+        if (m.batch && freeBatches.length <= AHEAD) freeBatches.push(m.batch);
+        if (m.failure) broken ??= fromSegment(m.failure);
+        if (m.error) broken ??= m.error.code === 'EPIPE' ? brokenPipe() : fromError('write the context tar')(Object.assign(new Error(m.error.message), { code: m.error.code }));
+      }
+      changedState();
+    });
+    worker.on('error', (e) => {
+      broken ??= fromError('encode the context tar')(e);
+      changedState();
+    });
+    return r;
+  };
+
+  /** Reads and hashes the small files of a job into one batch buffer the worker takes over. */
+  const prefetch = (job: SegmentJob): { job: SegmentJob; batch: ArrayBuffer; failure?: SegmentFailure } => {
+    let total = 1;
+    for (const e of job.entries) if (e.type === 'file' && e.abs !== undefined && e.size! <= BIG) total += e.size!;
+    const at = freeBatches.findIndex((b) => b.byteLength >= total);
+    const batch = at >= 0 ? freeBatches.splice(at, 1)[0]! : new ArrayBuffer(Math.max(total, 2 * SEGMENT_BYTES + 1));
+    const into = Buffer.from(batch);
+    const specs: EntrySpec[] = [];
+    let off = 0;
+    for (const e of job.entries) {
+      if (e.type !== 'file' || e.abs === undefined || e.size! > BIG) {
+        specs.push(e);
+        continue;
+      }
+      try {
+        const data = readSmall(e, into, off);
+        off += data.length;
+        specs.push({ ...e, data });
+      } catch (err) {
+        const f: SegmentFailure = err instanceof Changed ? { path: e.path, changed: true } : { path: e.path, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message };
+        return { job: { ...job, entries: specs, last: false }, batch, failure: f };
+      }
+    }
+    return { job: { ...job, entries: specs }, batch };
+  };
+
+  let next = 0;
+  let handedOver = false;
+  const dispatch = async (job: SegmentJob): Promise<void> => {
+    if (split && remote === undefined && job.id >= INLINE_SEGMENTS) remote = startWorker(fd!);
+    if (remote === undefined || !remote.ready) {
+      // no worker yet: encode here meanwhile (and let its ready message in)
+      inlineSegments++;
+      await inline.encode(job);
+      if (remote !== undefined) await new Promise<void>((resolve) => setImmediate(resolve));
+      return;
+    }
+    const r = remote;
+    if (!handedOver) {
+      // the worker writes to the same descriptor: what this thread wrote must be out first
+      await until(() => writer.segments === inlineSegments && writer.pending === 0);
+      handedOver = true;
+    }
+    if (r.busy >= AHEAD) await until(() => r.busy < AHEAD);
+    if (failed()) return;
+    const prepared = prefetch(job);
+    r.busy++;
+    r.worker.postMessage({ job: prepared.job, batch: prepared.batch } satisfies ToWorker, [prepared.batch]);
+    if (prepared.failure) {
+      // the worker writes what came before the failing file; then the walk stops here
+      await until(() => r.busy === 0);
+      broken ??= fromSegment(prepared.failure);
     }
   };
-  const pack = tar.pack();
-  const piped = pipeline(pack as unknown as NodeJS.ReadableStream, new Flusher(out, seen));
-  piped.catch(() => undefined);
+
   const links = new Map<string, string>();
-  const clamp = (s: Stats): Date => {
+  const clamp = (s: Stats): number => {
     const t = Math.floor(s.mtimeMs / 1000);
-    return new Date((opts.mtime !== undefined && t > opts.mtime ? opts.mtime : t) * 1000);
+    return opts.mtime !== undefined && t > opts.mtime ? opts.mtime : t;
   };
-  const base = (e: WalkEntry) => ({ mode: e.stat.mode & 0o7777, uid: e.stat.uid, gid: e.stat.gid, uname: '', gname: '', mtime: clamp(e.stat) });
   let files = 0;
   let bytes = 0;
-
-  // Back-pressure without a wait per entry: tar-stream takes entries in order, so waiting for
-  // the latest one every WAIT_BYTES bounds what is buffered; an error is kept for the next wait.
-  let unwaited = 0;
-  let error: Error | undefined;
-  const add = (header: Header, data?: Buffer | string, digest?: string): Promise<void> => {
-    const taken = new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (data === undefined) pack.entry(header, cb);
-      else if (typeof data !== 'string') pack.entry(header, data, cb);
-      else sendLarge(data, header, digest).catch(reject);
-      // a large file is sent in a second pass: exactly its size, hashed again on the way and
-      // checked against the digest already written in its header
-      async function sendLarge(abs: string, h: Header, want: string | undefined): Promise<void> {
-        const stream = await openRegular(abs, h.size ?? 0);
-        if (stream === 'changed') throw new Error('size mismatch');
-        const hash = createHash('sha256');
-        await pipeline(stream, async function* (source: AsyncIterable<Buffer>) {
-          for await (const c of source) {
-            if (want !== undefined) hash.update(c);
-            yield c;
-          }
-        }, pack.entry(h, (err) => (err ? reject(err) : undefined)) as unknown as NodeJS.WritableStream);
-        if (want !== undefined && `sha256:${hash.digest('hex')}` !== want) throw new Error('size mismatch: content changed');
-        resolve();
-      }
-    });
-    unwaited += 512 + (header.size ?? 0);
-    if (typeof data === 'string' || unwaited >= WAIT_BYTES) {
-      unwaited = 0;
-      return taken.then(() => {
-        if (error) throw error;
-      });
-    }
-    taken.catch((e: Error) => (error ??= e));
-    return Promise.resolve();
-  };
-
-  // Each walk entry becomes a step, planned in walk order (so hard links are decided in order);
-  // small regular files are read and hashed by the reader in segments, a few segments ahead.
-  type Step =
-    | { readonly kind: 'header'; readonly e: WalkEntry; readonly header: Header }
-    | { readonly kind: 'small'; readonly e: WalkEntry; readonly job: number }
-    | { readonly kind: 'big'; readonly e: WalkEntry };
-  interface Segment {
-    readonly steps: Step[];
-    readonly reads: Promise<FileRead[]>;
-  }
-  const plan = (e: WalkEntry, jobs: FileJob[]): Step | undefined => {
+  const plan = (e: WalkEntry): EntrySpec | undefined => {
     const s = e.stat;
-    if (s.isDirectory()) return { kind: 'header', e, header: { name: `${e.path}/`, type: 'directory', ...base(e) } };
-    if (s.isSymbolicLink()) return { kind: 'header', e, header: { name: e.path, type: 'symlink', linkname: readlinkSync(e.abs), ...base(e) } };
+    const base = { path: e.path, mode: s.mode & 0o7777, uid: s.uid, gid: s.gid, mtime: clamp(s) };
+    if (s.isDirectory()) return { name: `${e.path}/`, type: 'directory', ...base };
+    if (s.isSymbolicLink()) return { name: e.path, type: 'symlink', linkname: readlinkSync(e.abs), ...base };
     const odd = special(s);
     if (odd !== undefined) {
       opts.warn(`skipping ${odd} ${e.path}`);
@@ -166,114 +194,53 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     if (s.nlink > 1) {
       const key = `${s.dev}:${s.ino}`;
       const first = links.get(key);
-      if (first !== undefined) return { kind: 'header', e, header: { name: e.path, type: 'link', linkname: first, ...base(e), size: 0 } };
+      if (first !== undefined) return { name: e.path, type: 'link', linkname: first, ...base };
       links.set(key, e.path);
     }
-    if (s.size > SMALL) return { kind: 'big', e };
-    jobs.push({ abs: e.abs, size: s.size });
-    return { kind: 'small', e, job: jobs.length - 1 };
-  };
-  const paxOf = (e: WalkEntry, digest: string): Record<string, string> | undefined => {
-    const pax: Record<string, string> = {};
-    if (e.path === opts.dockerfile) pax[ROLE_PAX_KEY] = 'dockerfile';
-    if (digest !== '') pax[DIGEST_PAX_KEY] = digest;
-    return Object.keys(pax).length > 0 ? pax : undefined;
+    files++;
+    bytes += s.size;
+    return { name: e.path, type: 'file', ...base, size: s.size, abs: e.abs, dev: s.dev, ino: s.ino, ...(e.path === opts.dockerfile ? { dockerfile: true } : {}) };
   };
 
-  const writeStep = async (step: Step, reads: readonly FileRead[]): Promise<E.Either<Failure, void>> => {
-    const e = step.e;
-    try {
-      if (step.kind === 'header') await add(step.header);
-      else if (step.kind === 'small') {
-        const r = reads[step.job]!;
-        if (r.kind === 'changed') return E.left(changed(e.path));
-        if (r.kind === 'error') return E.left(fromError(`read ${e.path}`)(r.error));
-        await add({ name: e.path, type: 'file', size: r.data.length, ...base(e), ...withPax(paxOf(e, r.digest)) }, r.data);
-      } else {
-        const hashed = digests ? await hashFile(e.abs) : { digest: '', size: e.stat.size };
-        if (hashed === 'changed' || hashed.size !== e.stat.size) return E.left(changed(e.path));
-        const { digest, size } = hashed;
-        await add({ name: e.path, type: 'file', size, ...base(e), ...withPax(paxOf(e, digest)) }, e.abs, digest === '' ? undefined : digest);
-      }
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : '';
-      return E.left(/size mismatch/i.test(msg) ? changed(e.path) : fromError(`read ${e.path}`)(err));
-    }
-    if (step.kind !== 'header') {
-      files++;
-      bytes += e.stat.size;
-    }
-    return E.right(undefined);
+  let segment: EntrySpec[] = [];
+  let segmentBytes = 0;
+  const flush = async (last: boolean): Promise<void> => {
+    const job: SegmentJob = { id: next++, entries: segment, last, digests };
+    segment = [];
+    segmentBytes = 0;
+    await dispatch(job);
   };
-  const writeSegment = async (seg: Segment): Promise<E.Either<Failure, void>> => {
-    const reads = await seg.reads;
-    let batch: ArrayBufferLike | undefined;
-    let pending = 0;
-    for (const r of reads) {
-      if (r.kind !== 'ok') continue;
-      batch = r.data.buffer;
-      pending += r.data.length;
-    }
-    if (batch !== undefined) {
-      if (pending > 0) outstanding.set(batch, pending);
-      else reader.release(batch);
-    }
-    for (const step of seg.steps) {
-      const w = await writeStep(step, reads);
-      if (E.isLeft(w)) return w;
-    }
-    return E.right(undefined);
-  };
-
-  const fail = async (f: Failure) => {
-    await reader.close();
-    pack.destroy();
+  const stop = async (f: Failure): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
+    if (remote) await remote.worker.terminate();
     return E.left(f);
   };
+
   try {
     for (const x of opts.extra ?? []) {
-      const pax: Record<string, string> = { ...(digests ? { [DIGEST_PAX_KEY]: sha256(x.data) } : {}), ...(x.path === opts.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) };
-      await add({ name: x.path, type: 'file', size: x.data.length, mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date((opts.mtime ?? 0) * 1000), pax }, x.data);
+      segment.push({ name: x.path, path: x.path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: opts.mtime ?? 0, size: x.data.length, data: x.data, ...(x.path === opts.dockerfile ? { dockerfile: true } : {}) });
     }
-    const queue: Segment[] = [];
-    let steps: Step[] = [];
-    let jobs: FileJob[] = [];
-    let jobBytes = 0;
-    const dispatch = () => {
-      queue.push({ steps, reads: reader.read(jobs) });
-      steps = [];
-      jobs = [];
-      jobBytes = 0;
-    };
     for (const r of entries) {
-      if (E.isLeft(r)) return await fail(r.left);
-      const step = plan(r.right, jobs);
-      if (step === undefined) continue;
-      steps.push(step);
-      if (step.kind === 'small') jobBytes += r.right.stat.size;
-      if (steps.length >= SEGMENT_ENTRIES || jobBytes >= SEGMENT_BYTES) {
-        dispatch();
-        if (queue.length > SEGMENTS_AHEAD) {
-          const w = await writeSegment(queue.shift()!);
-          if (E.isLeft(w)) return await fail(w.left);
-        }
-      }
+      if (E.isLeft(r)) return await stop(r.left);
+      if (failed()) break;
+      const spec = plan(r.right);
+      if (spec === undefined) continue;
+      const size = spec.type === 'file' ? spec.size! : 0;
+      if (size > SEGMENT_BYTES && segment.length > 0) await flush(false);
+      segment.push(spec);
+      segmentBytes += size;
+      if (segment.length >= SEGMENT_ENTRIES || segmentBytes >= SEGMENT_BYTES || size > BIG) await flush(false);
     }
-    if (steps.length > 0) dispatch();
-    while (queue.length > 0) {
-      const w = await writeSegment(queue.shift()!);
-      if (E.isLeft(w)) return await fail(w.left);
-    }
+    if (!failed()) await flush(true);
+    await until(() => writer.segments === inlineSegments && writer.pending === 0 && (remote === undefined || remote.busy === 0));
   } catch (err) {
-    return await fail(fromError('write the context tar')(err));
+    return await stop(fromError('write the context tar')(err));
   }
-  await reader.close();
-  pack.finalize();
-  try {
-    await piped;
-    if (error) throw error;
-  } catch (err) {
-    return E.left(fromError('write the context tar')(err));
+  if (writer.stopped !== undefined) return await stop(fromSegment(writer.stopped));
+  if (broken !== undefined) return await stop(broken);
+  if (writer.error !== undefined) {
+    const e = writer.error as NodeJS.ErrnoException;
+    return await stop(e.code === 'EPIPE' ? brokenPipe() : fromError('write the context tar')(e));
   }
+  if (remote) await remote.worker.terminate();
   return E.right({ files, bytes });
 };
