@@ -5,6 +5,7 @@
 //   node bench/pull/run.mjs                   small sizes: 1 MB, 64 MB, 30 × 1 MB
 //   TSD_BENCH_FULL=1 node bench/pull/run.mjs  the issue's sizes: 1 MB, 300 MB, 30 × 5 MB
 //   TSD_BENCH_BIG_MB=… TSD_BENCH_LAYER_MB=… TSD_BENCH_RUNS=…   any other size
+//   TSD_BENCH_ROWS=small,big,many,unpack                          only these rows (default all)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ const full = process.env.TSD_BENCH_FULL === '1';
 const BIG_MB = Number(process.env.TSD_BENCH_BIG_MB ?? (full ? 300 : 64));
 const LAYER_MB = Number(process.env.TSD_BENCH_LAYER_MB ?? (full ? 5 : 1));
 const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 5);
+const ROWS = new Set((process.env.TSD_BENCH_ROWS ?? 'small,big,many,unpack').split(','));
 const repo = resolve(import.meta.dirname, '..', '..');
 const bin = join(repo, 'bin', 'tsd-pull');
 if (!existsSync(join(repo, 'dist', 'tsd-pull.mjs'))) {
@@ -37,15 +39,17 @@ const seed = async (name, layerSizes) => {
   return `${reg.host}/bench/${name}:v1`;
 };
 
-const images = [
-  { name: 'small (1 MB, 1 layer)', ref: await seed('small', [1 * MiB]) },
-  { name: `big (${BIG_MB} MB, 1 layer)`, ref: await seed('big', [BIG_MB * MiB]), big: true },
-  { name: `30 layers × ${LAYER_MB} MB`, ref: await seed('many', Array.from({ length: 30 }, () => LAYER_MB * MiB)) },
-];
+const images = [];
+if (ROWS.has('small')) images.push({ name: 'small (1 MB, 1 layer)', ref: await seed('small', [1 * MiB]), timed: true, small: true });
+if (ROWS.has('big') || ROWS.has('unpack')) images.push({ name: `big (${BIG_MB} MB, 1 layer)`, ref: await seed('big', [BIG_MB * MiB]), big: true, timed: ROWS.has('big') });
+if (ROWS.has('many')) images.push({ name: `30 layers × ${LAYER_MB} MB`, ref: await seed('many', Array.from({ length: 30 }, () => LAYER_MB * MiB)), timed: true });
 
 // wall time, and CPU time (user + sys, from GNU time) which a busy shared machine disturbs less
 const cpuOf = new Map();
 const time = (cmd, args, env = {}) => {
+  // untimed: flush what earlier runs left dirty, so no run pays for another's writeback (a tool
+  // that makes its data durable, as tsd does, would otherwise also write the previous tool's pages)
+  spawnSync('sync');
   const t = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', 'cpu=%U+%S', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   const s = Number(process.hrtime.bigint() - t) / 1e9;
@@ -76,7 +80,7 @@ const row = (name, ours, theirs, peer) => {
 };
 
 console.log(`bench/pull: ${RUNS} runs each, medians; registry ${reg.host}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
-for (const img of images) {
+for (const img of images.filter((i) => i.timed)) {
   // one untimed warm-up each, so both start with the registry's caches and the page cache hot
   tsdPull(fresh('w-'), img.ref);
   skopeoPull(join(fresh('w-'), 'oci'), img.ref);
@@ -107,14 +111,14 @@ for (const img of images) {
 const node0 = [];
 for (let i = 0; i < RUNS; i++) node0.push(time(process.execPath, ['-e', '0']));
 const warmSmall = rows.find((r) => r.name.startsWith('small') && r.name.endsWith('warm'));
-console.log(`${'node -e 0'.padEnd(34)} ${median(node0).toFixed(3)} s   warm small pull / node -e 0 = ${(warmSmall.ours / median(node0)).toFixed(2)}   cpu ${median(node0.map((x) => cpuOf.get(x))).toFixed(2)} s`);
+if (warmSmall) console.log(`${'node -e 0'.padEnd(34)} ${median(node0).toFixed(3)} s   warm small pull / node -e 0 = ${(warmSmall.ours / median(node0)).toFixed(2)}   cpu ${median(node0.map((x) => cpuOf.get(x))).toFixed(2)} s`);
 
 // ready to run: tsd-pull --unpack against podman pull (which unpacks into its own storage)
 const big = images.find((i) => i.big);
 const podmanPull = (dir) =>
   time('podman', ['--root', join(dir, 'root'), '--runroot', join(dir, 'run'), '--storage-driver', 'overlay', 'pull', '-q', '--tls-verify=false', `docker://${big.ref}`]);
 let podmanOk = false;
-try {
+if (ROWS.has('unpack')) try {
   podmanPull(fresh('pd-'));
   podmanOk = true;
 } catch (e) {

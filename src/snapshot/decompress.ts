@@ -31,7 +31,7 @@ export const sniffCompression = async (file: string): Promise<Compression> => {
 export const decompressor = (c: Compression): Duplex => {
   switch (c) {
     case 'gzip':
-      return createGunzip({ chunkSize: 256 * 1024 });
+      return createGunzip({ chunkSize: 1024 * 1024 });
     case 'zstd':
       // buffer: false — execa otherwise keeps a copy of all stdout (up to 100 MB, then a fatal error)
       return execa('zstd', ['-d', '-c', '-q'], { stderr: 'pipe', lines: false, buffer: { stdout: false } }).duplex();
@@ -88,7 +88,19 @@ export class SniffingDecompressor extends Duplex {
     else this.writeDone = done;
   }
 
+  /**
+   * Chunks that queued up while the decoder was busy go in as one: each write to zlib costs a
+   * thread-pool round trip, and a download arrives in many small chunks.
+   */
+  override _writev(chunks: { chunk: Buffer }[], done: (e?: Error | null) => void): void {
+    this.accept(chunks.length === 1 ? (chunks[0] as { chunk: Buffer }).chunk : Buffer.concat(chunks.map((c) => c.chunk)), done);
+  }
+
   override _write(chunk: Buffer, _e: BufferEncoding, done: (e?: Error | null) => void): void {
+    this.accept(chunk, done);
+  }
+
+  private accept(chunk: Buffer, done: (e?: Error | null) => void): void {
     if (this.inner) return this.feed(chunk, done);
     this.head.push(chunk);
     this.headLength += chunk.length;

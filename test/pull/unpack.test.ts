@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import type { Digest } from '../../src/oci/digest.js';
 import { chainIds } from '../../src/snapshot/chain-id.js';
 import { snapshotDir, unpackLayer } from '../../src/snapshot/snapshot.js';
-import { paths, type StorePaths } from '../../src/store/layout.js';
+import type { StorePaths } from '../../src/store/layout.js';
 import { compress, makeSentinel, tarOf, type Spec } from '../snapshot/layers.js';
 import { putRaw, sha256, startFaultProxy, startRegistry, type FaultProxy, type Registry } from '../support/registry.js';
 import { removeDir, tempStore, tsd } from '../support/tsd.js';
