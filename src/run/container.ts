@@ -9,7 +9,7 @@
 //   bundle/         the OCI bundle (config.json, rootfs = the overlay mount), upper/, work/
 //   supervisor.pid  the supervisor's pid and start time, while it runs
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
@@ -108,10 +108,11 @@ export const nameFor = (id: string): string => {
   return `${ADJECTIVES[n % ADJECTIVES.length]}_${NOUNS[(n >>> 4) % NOUNS.length]}_${id.slice(0, 4)}`;
 };
 
+/** temp file + rename; synchronous inside: a small file, and a thread-pool round trip costs more (bench/run) */
 export const writeAtomic = async (path: string, text: string): Promise<void> => {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, text);
-  await fs.rename(tmp, path);
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 };
 
 export const readRecord = (p: StorePaths, id: string): TE.TaskEither<Failure, ContainerRecord> =>

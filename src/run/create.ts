@@ -2,7 +2,7 @@
 // start. Snapshots (shared, unpacked once) are stacked under the container's own upper dir by an
 // overlay mount; nothing of the image is copied. The planning is runtimeSpec (pure); this file
 // gathers its inputs (user IDs from the image's files, host limits, volume dirs) and writes.
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
@@ -14,7 +14,7 @@ import { MAX_MANIFEST_SIZE } from '../oci/manifest.js';
 import type { StorePaths } from '../store/layout.js';
 import { currentProcess, withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
-import { isMounted, mountRootfs, snapshotsOf, unmountRootfs } from './rootfs.js';
+import { isMounted, mountHeld, mountRootfs, snapshotsOf, unmountRootfs, type HeldMount } from './rootfs.js';
 import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, writeState, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
@@ -45,6 +45,8 @@ const loadSeccomp = async (file: string): Promise<E.Either<Failure, LinuxSeccomp
 export interface Created {
   readonly record: ContainerRecord;
   readonly spec: RuntimeSpec;
+  /** a foreground run's mount, held by the helper: release it when the container is done */
+  readonly held?: HeldMount;
 }
 
 /** The host's hard RLIMIT_NOFILE (runc refuses to raise a limit above it). */
@@ -136,8 +138,10 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
   const id = newId();
   const f = files(p, id);
   let mounted = false;
+  let held: HeldMount | undefined;
   const undo = async () => {
-    if (mounted) await unmountRootfs(f.rootfs);
+    if (held) await held.release();
+    else if (mounted) await unmountRootfs(f.rootfs);
     await fs.rm(f.dir, { recursive: true, force: true }).catch(() => undefined);
   };
   try {
@@ -150,8 +154,8 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const reserve = async (): Promise<E.Either<Failure, string>> => {
       const name = await uniqueName(p, o.name, id);
       if (E.isLeft(name)) return name;
-      await fs.mkdir(f.bundle, { recursive: true });
-      await fs.writeFile(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true, ...currentProcess() }));
+      mkdirSync(f.bundle, { recursive: true });
+      writeFileSync(f.record, JSON.stringify({ v: 1, id, name: name.right, reserving: true, ...currentProcess() }));
       return E.right(name.right);
     };
     const reserved = o.name !== undefined ? await withLock(join(p.locks, 'containers.lock'))(reserve)() : await reserve();
@@ -159,12 +163,19 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const name = reserved.right;
     // what gc must keep, recorded before the mount (src/store/roots.ts, docs/snapshots.md)
     const chain = img.config.rootfs.diff_ids.length > 0 ? chainIds(img.config.rootfs.diff_ids) : [];
-    await Promise.all([fs.writeFile(f.image, `${img.entry.digest}\n${img.configDigest}\n`), fs.writeFile(f.snapshots, `${chain.join('\n')}\n`), fs.mkdir(f.upper), fs.mkdir(f.work), fs.mkdir(f.rootfs)]);
-    const m = await mountRootfs(lowers.right, { upperdir: f.upper, workdir: f.work, target: f.rootfs }, { volatile: o.rm });
+    // small files and dirs: synchronous calls, each cheaper than a thread-pool round trip (bench/run)
+    writeFileSync(f.image, `${img.entry.digest}\n${img.configDigest}\n`);
+    writeFileSync(f.snapshots, `${chain.join('\n')}\n`);
+    for (const d of [f.upper, f.work, f.rootfs]) mkdirSync(d);
+    // a foreground run's mount is held by a helper that unmounts it at the end (or if we die)
+    const target = { upperdir: f.upper, workdir: f.work, target: f.rootfs };
+    const viaHelper = o.detach || o.print ? undefined : await mountHeld(lowers.right, target, { volatile: o.rm });
+    const m = viaHelper ?? E.map((): HeldMount | undefined => undefined)(await mountRootfs(lowers.right, target, { volatile: o.rm }));
     if (E.isLeft(m)) {
       await undo();
       return m;
     }
+    held = m.right;
     mounted = true;
     const fail = async (x: Failure) => {
       await undo();
@@ -202,11 +213,9 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       seccomp = loaded.right;
     }
     const envList = resolveEnv(o.env, envLines.right, env);
-    await Promise.all([
-      fs.writeFile(f.hosts, hostsFile(hostname, o.network)),
-      fs.writeFile(f.hostname, `${hostname}\n`),
-      fs.writeFile(f.resolvConf, resolvConf()),
-    ]);
+    writeFileSync(f.hosts, hostsFile(hostname, o.network));
+    writeFileSync(f.hostname, `${hostname}\n`);
+    writeFileSync(f.resolvConf, resolvConf());
     const spec = runtimeSpec({
       image,
       ...(o.cmd !== undefined ? { cmd: o.cmd } : {}),
@@ -268,9 +277,10 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       hostname,
       readonly: o.readOnly,
     };
-    await Promise.all([fs.writeFile(join(f.bundle, 'config.json'), JSON.stringify(s)), writeState(p, id, { status: 'created' })]);
+    writeFileSync(join(f.bundle, 'config.json'), JSON.stringify(s));
+    await writeState(p, id, { status: 'created' });
     await writeAtomic(f.record, `${JSON.stringify(record)}\n`);
-    return E.right({ record, spec: s });
+    return E.right({ record, spec: s, ...(held ? { held } : {}) });
   } catch (e) {
     await undo();
     return E.left(fromError(`create container ${id.slice(0, 12)}`)(e));

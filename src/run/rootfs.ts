@@ -3,8 +3,10 @@
 // snapshot of the image is already unpacked and the mount data is plain, it mounts with one
 // mount(8) call and loads nothing else; otherwise it loads src/snapshot (unpacking, and its
 // overlay planner for long or unusual paths) on demand.
-import { promises as fs } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { runQuiet } from './quiet-command.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
@@ -20,7 +22,6 @@ export interface RootfsTarget {
 }
 
 
-const exists = (p: string) => fs.stat(p).then(() => true, () => false);
 
 /** The image's snapshot dirs, lowest first, unpacking what is missing. */
 export const snapshotsOf = async (p: StorePaths, img: ResolvedImage): Promise<E.Either<Failure, readonly string[]>> => {
@@ -28,7 +29,7 @@ export const snapshotsOf = async (p: StorePaths, img: ResolvedImage): Promise<E.
   if (diffIds.length > 0 && diffIds.length === img.manifest.layers.length) {
     // src/snapshot/snapshot.ts keeps each snapshot at snapshots/<chain ID hex>/fs
     const dirs = chainIds(diffIds).map((id) => join(p.snapshots, hexOf(id), 'fs'));
-    if ((await Promise.all(dirs.map(exists))).every(Boolean)) return E.right(dirs);
+    if (dirs.every((d) => existsSync(d))) return E.right(dirs);
   }
   const { ensureSnapshots } = await import('../snapshot/snapshot.js');
   return ensureSnapshots(p, img)();
@@ -62,4 +63,57 @@ export const isMounted = async (target: string): Promise<boolean> => (await fs.r
 export const unmountRootfs = async (target: string): Promise<void> => {
   if (!(await isMounted(target))) return;
   if ((await runQuiet('umount', [target])).code !== 0) await runQuiet('umount', ['-l', target]);
+};
+
+/** A root file system mounted by a helper process that unmounts it when told, or when we die. */
+export interface HeldMount {
+  /** unmounts; with `removeDir`, then removes that directory (the container's, for --rm) */
+  readonly release: (removeDir?: string) => Promise<void>;
+}
+
+/** tsd-supervisor beside this module (dist/) or, from src/ (tests), in dist/. */
+const helperBinary = (): string | undefined => {
+  for (const rel of ['./tsd-supervisor', '../../dist/tsd-supervisor']) {
+    const f = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(f)) return f;
+  }
+  return undefined;
+};
+
+/**
+ * Mounts through `tsd-supervisor rootfs` (mount(2) in a small C process: no mount(8) and umount(8)
+ * to spawn, ~15 ms of a foreground run; see supervisor.c), which then holds the mount for a
+ * foreground container: release() unmounts (and removes the container's dir, for --rm), and if
+ * tsd-run dies first, the helper sees its stdin end and unmounts. undefined when there is no
+ * helper binary (or an older one) or the mount data is not plain: the caller uses mountRootfs.
+ */
+export const mountHeld = async (lowerdirs: readonly string[], t: RootfsTarget, options: { readonly volatile?: boolean } = {}): Promise<E.Either<Failure, HeldMount> | undefined> => {
+  const data = `lowerdir=${[...lowerdirs].reverse().join(':')},upperdir=${t.upperdir},workdir=${t.workdir}`;
+  const bin = helperBinary();
+  if (bin === undefined || data.length + 9 > 4095 || ![...lowerdirs, t.upperdir, t.workdir].every((d) => !/[,:\\\n]/.test(d))) return undefined;
+  // its own process group: a terminal's ^C (for the container) does not reach it
+  const child = spawn(bin, ['rootfs', t.target, data, options.volatile ? '1' : '0'], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+  child.stdin.on('error', () => undefined);
+  const closed = new Promise<void>((r) => {
+    child.on('close', () => r());
+    child.on('error', () => r());
+  });
+  const first = await new Promise<string>((r) => {
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('\n')) r(text);
+    });
+    void closed.then(() => r(text));
+  });
+  if (first.startsWith('ok\n')) {
+    return E.right({
+      release: async (removeDir) => {
+        child.stdin.end(removeDir !== undefined ? `r ${removeDir}\n` : 'u\n');
+        await closed;
+      },
+    });
+  }
+  if (first.startsWith('fail ')) return E.left(failure('MountFailed', `mount overlay on ${t.target}: ${first.slice(5).trim()}`, ExitCode.tool));
+  return undefined; // an older helper without `rootfs`: mount(8) instead
 };

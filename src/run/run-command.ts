@@ -2,7 +2,7 @@
 // through, signals forwarded, exit code returned) or detached under tsd-supervisor.
 // Start-up matters (bench/run): what only --print, -d, -p or an image on stdin needs (the
 // supervisor, lifecycle, log and message code) is imported when that path is taken.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure } from '../failure.js';
@@ -80,6 +80,12 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   await writeState(p, record.id, { status: 'running', startedAt: new Date().toISOString() });
   // the runtime deleted its container when `run` returned: what is left is our mount and dir
   const finish = async (id: string) => {
+    if (created.right.held) {
+      // the helper unmounts and, for --rm, removes the container's dir (no umount(8), no JS rm -r)
+      await created.right.held.release(o.rm ? files(p, id).dir : undefined);
+      if (o.rm && existsSync(files(p, id).dir)) await fs.rm(files(p, id).dir, { recursive: true, force: true }); // what it could not remove
+      return;
+    }
     await unmountRootfs(files(p, id).rootfs);
     if (o.rm) await fs.rm(files(p, id).dir, { recursive: true, force: true });
   };
@@ -107,7 +113,8 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     if (exit.left._tag === 'RuntimeFailed') return E.right(exit.left.exitCode);
     return exit;
   }
-  await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.right.exitCode, oomKilled: exit.right.oomKilled ?? false });
+  // a --rm container's dir goes right away: no state to record for it
+  if (!o.rm) await writeState(p, record.id, { status: 'exited', finishedAt, exitCode: exit.right.exitCode, oomKilled: exit.right.oomKilled ?? false });
   await finish(record.id);
   return E.right(exit.right.exitCode);
 };
