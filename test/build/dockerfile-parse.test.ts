@@ -2,6 +2,7 @@
 // BuildKit's parser, where the reference is silent) says it must give.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { closest, editDistance } from '../../src/build/dockerfile/suggest.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { parseDockerfile } from '../../src/build/dockerfile/parse.js';
 import type { Dockerfile, Instruction } from '../../src/build/dockerfile/ast.js';
@@ -183,7 +184,16 @@ test('leading white space and blank lines between instructions', () => {
 
 // errors: one line naming file and line, as BuildKit words them
 const errors: [string, string][] = [
-  ['FROM x\nCOPPY a b', 'Dockerfile:2: unknown instruction: COPPY'],
+  ['FROM x\nCOPPY a b', 'Dockerfile:2: unknown instruction: COPPY (did you mean COPY?)'],
+  ['FROM x\ncoppy a b', 'Dockerfile:2: unknown instruction: coppy (did you mean copy?)'],
+  ['FROM x\nCoppy a b', 'Dockerfile:2: unknown instruction: Coppy (did you mean COPY?)'],
+  ['FORM alpine', 'Dockerfile:1: unknown instruction: FORM (did you mean FROM?)'],
+  ['FROM x\nRUNN make', 'Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)'],
+  ['FROM x\nENTRYPIONT ["a"]', 'Dockerfile:2: unknown instruction: ENTRYPIONT (did you mean ENTRYPOINT?)'],
+  ['FROM x\nHEALTHCEHCK NONE', 'Dockerfile:2: unknown instruction: HEALTHCEHCK (did you mean HEALTHCHECK?)'],
+  ['FROM x\nONBUILD RUNN make', 'Dockerfile:2: unknown instruction: RUNN (did you mean RUN?)'],
+  ['FROM x\nBOGUS a', 'Dockerfile:2: unknown instruction: BOGUS'],
+  ['FROM x\nCOPYFILES a b', 'Dockerfile:2: unknown instruction: COPYFILES'],
   ['', 'Dockerfile: the Dockerfile cannot be empty'],
   ['# only a comment\n\n', 'Dockerfile: the Dockerfile cannot be empty'],
   ['RUN x', 'Dockerfile:1: no build stage in current context: RUN before the first FROM'],
@@ -226,6 +236,19 @@ for (const [text, message] of errors) {
 test('errors name the file given', () => {
   const r = parseDockerfile('FROM x\nBOGUS', { file: 'build/Dockerfile.prod' });
   assert.equal(E.isLeft(r) && r.left.message, 'build/Dockerfile.prod:2: unknown instruction: BOGUS');
+});
+
+test('the hint is the closest keyword within two edits, ties to the earlier one', () => {
+  assert.is(editDistance('coppy', 'copy'), 1);
+  assert.is(editDistance('form', 'from'), 2);
+  assert.is(editDistance('', 'run'), 3);
+  assert.is(closest('CPY', ['FROM', 'COPY']), 'COPY');
+  assert.is(closest('copy', ['FROM', 'COPY']), undefined);
+  assert.is(closest('xyzzy', ['FROM', 'COPY']), undefined);
+  // "ab" is one edit from both: the earlier option wins, in the case written
+  assert.is(closest('ab', ['AC', 'AD']), 'ac');
+  assert.is(closest('AB', ['AD', 'AC']), 'AD');
+  assert.is(closest('x'.repeat(100000), ['FROM']), undefined);
 });
 
 test.run();

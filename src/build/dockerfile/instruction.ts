@@ -7,6 +7,7 @@ import { dockerfileError, type DockerfileTag } from './error.js';
 import type { LogicalLine } from './lines.js';
 import { GO_SPACE, heredocHeads, parseJsonArray, quotedWords, splitCommand, whitespaceWords } from './words.js';
 import { parseMount } from './mount.js';
+import { withSuggestion } from './suggest.js';
 
 type FlagKind = 'string' | 'bool' | 'list';
 const FLAGS: Record<string, Record<string, FlagKind>> = {
@@ -96,7 +97,7 @@ export const parseInstruction = (l: LogicalLine, file: string, escape: string, t
   const c: Ctx = { file, line: l.start, escape };
   const { keyword: written, flags: flagWords, rest } = splitCommand(text);
   const keyword = written.toUpperCase();
-  if (!KEYWORDS.has(keyword)) return fail(c, 'UnknownInstruction', `unknown instruction: ${written}`);
+  if (!KEYWORDS.has(keyword)) return fail(c, 'UnknownInstruction', withSuggestion(`unknown instruction: ${written}`, written, [...KEYWORDS]));
   const flagsE = decodeFlags(c, keyword, flagWords);
   if (E.isLeft(flagsE)) return flagsE;
   const flags = flagsE.right;
@@ -245,5 +246,5 @@ export const parseInstruction = (l: LogicalLine, file: string, escape: string, t
       });
     }
   }
-  return fail(c, 'UnknownInstruction', `unknown instruction: ${written}`);
+  return fail(c, 'UnknownInstruction', withSuggestion(`unknown instruction: ${written}`, written, [...KEYWORDS]));
 };
