@@ -1,6 +1,7 @@
 // bench/build: tsd (`tsd-ctx DIR | tsd-build`) against `podman build --network none DIR`, side
 // by side on the same contexts, runs alternating after one warm-up each; prints medians and the
-// tsd/podman ratio. Two workloads:
+// tsd/podman ratio, the median CPU time (user+sys of every process the command ran, bash's
+// `times`) and the load average before and after each row. Two workloads:
 //   small  a 5-step Dockerfile on a busybox base (COPY, RUN, ENV, WORKDIR, CMD): cold (--no-cache)
 //          and as a cached rebuild
 //   big    a context of many files copied into scratch (FROM scratch, COPY . /): cold and cached
@@ -8,7 +9,7 @@
 // TSD_BENCH_FILES, TSD_BENCH_MB, TSD_BENCH_RUNS for anything else. Needs root, runc, podman.
 //   node bench/build/run.mjs
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -65,11 +66,22 @@ sizes.forEach((size, i) => {
 });
 writeFileSync(join(big, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
 
-const ms = (cmd) => {
-  const t0 = process.hrtime.bigint();
-  sh(cmd);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+const secs = (t) => {
+  const m = /^(\d+)m([\d.]+)s$/.exec(t);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
 };
+// wall time and the CPU time (user+sys) of everything the command ran, from bash's `times`
+const measureOne = (cmd) => {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('bash', ['-o', 'pipefail', '-c', `${cmd}\ntimes`], { env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd}: exit ${r.status}: ${r.stderr.slice(-400)}`);
+  // the last line of `times` is the children's user and sys time
+  const [user, sys] = r.stdout.trim().split('\n').pop().split(/\s+/).map(secs);
+  return { wall, cpu: (user + sys) * 1000 };
+};
+const ms = (cmd) => measureOne(cmd).wall;
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -83,13 +95,25 @@ const measure = (name, ours, theirs, runs) => {
   sh(theirs);
   const a = [];
   const b = [];
+  const loadBefore = load();
   for (let i = 0; i < runs; i++) {
-    a.push(ms(ours));
-    b.push(ms(theirs));
+    a.push(measureOne(ours));
+    b.push(measureOne(theirs));
   }
-  const row = { name, tsd: median(a), podman: median(b) };
+  const row = {
+    name,
+    tsd: median(a.map((x) => x.wall)),
+    podman: median(b.map((x) => x.wall)),
+    tsdCpu: median(a.map((x) => x.cpu)),
+    podmanCpu: median(b.map((x) => x.cpu)),
+    load: [loadBefore, load()],
+  };
   rows.push(row);
-  console.log(`${name.padEnd(34)} tsd ${(row.tsd / 1000).toFixed(3).padStart(7)} s   podman ${(row.podman / 1000).toFixed(3).padStart(7)} s   ratio ${(row.tsd / row.podman).toFixed(2)}`);
+  const f = (v) => (v / 1000).toFixed(3).padStart(7);
+  console.log(
+    `${name.padEnd(34)} tsd ${f(row.tsd)} s   podman ${f(row.podman)} s   ratio ${(row.tsd / row.podman).toFixed(2)}` +
+      `   cpu tsd ${f(row.tsdCpu)} s podman ${f(row.podmanCpu)} s   load ${row.load[0]} -> ${row.load[1]}`,
+  );
 };
 
 const bigRuns = full ? Math.min(RUNS, 3) : RUNS;
