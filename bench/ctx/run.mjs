@@ -44,11 +44,21 @@ sizes.forEach((size, i) => {
 });
 writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
 
-const time = (cmd) => {
+// wall time of the pipeline, and its CPU time (user + sys of the tool and cat) through /usr/bin/time
+const cpu = [];
+const time = (cmd, into) => {
+  const timed = existsSync('/usr/bin/time');
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('sh', ['-c', `${cmd} | cat > /dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${cmd}: exit ${r.status}`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const r = timed
+    ? spawnSync('/usr/bin/time', ['-f', '%U %S', 'sh', '-c', `${cmd} | cat > /dev/null`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
+    : spawnSync('sh', ['-c', `${cmd} | cat > /dev/null`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd}: exit ${r.status} ${r.stderr ?? ''}`);
+  if (timed && into) {
+    const [u, s] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+    into.push((u + s) * 1000);
+  }
+  return ms;
 };
 const maxRss = (cmd) => {
   if (!existsSync('/usr/bin/time')) return undefined;
@@ -67,20 +77,26 @@ try {
   const a = [];
   const b = [];
   const c = [];
+  const ca = [];
+  const cb = [];
+  const cc = [];
+  const load0 = loadavg()[0];
   for (let i = 0; i < RUNS; i++) {
-    a.push(time(ours));
-    b.push(time(peer));
-    c.push(time(oursNoDigests));
+    a.push(time(ours, ca));
+    b.push(time(peer, cb));
+    c.push(time(oursNoDigests, cc));
   }
   const mo = median(a);
   const mp = median(b);
   const mn = median(c);
   const mib = total / 1024 / 1024;
   console.log(`bench/ctx: ${FILES} files, ${mib.toFixed(0)} MiB, ${RUNS} runs each (page cache warm)`);
-  console.log(`  tsd-ctx DIR     median ${mo.toFixed(0)} ms  (${(mib / (mo / 1000)).toFixed(0)} MiB/s)`);
-  console.log(`  tar -cf - DIR   median ${mp.toFixed(0)} ms  (${(mib / (mp / 1000)).toFixed(0)} MiB/s)`);
-  console.log(`  tsd-ctx --no-digests  median ${mn.toFixed(0)} ms  (${(mib / (mn / 1000)).toFixed(0)} MiB/s)`);
-  console.log(`  ratio tsd-ctx / tar = ${(mo / mp).toFixed(2)}×   (--no-digests: ${(mn / mp).toFixed(2)}×)   load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores`);
+  const cpuOf = (xs) => (xs.length ? `, CPU ${median(xs).toFixed(0)} ms` : '');
+  console.log(`  tsd-ctx DIR     median ${mo.toFixed(0)} ms  (${(mib / (mo / 1000)).toFixed(0)} MiB/s${cpuOf(ca)})`);
+  console.log(`  tar -cf - DIR   median ${mp.toFixed(0)} ms  (${(mib / (mp / 1000)).toFixed(0)} MiB/s${cpuOf(cb)})`);
+  console.log(`  tsd-ctx --no-digests  median ${mn.toFixed(0)} ms  (${(mib / (mn / 1000)).toFixed(0)} MiB/s${cpuOf(cc)})`);
+  console.log(`  ratio tsd-ctx / tar = ${(mo / mp).toFixed(2)}×   (--no-digests: ${(mn / mp).toFixed(2)}×)   load average ${load0.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after, on ${availableParallelism()} cores`);
+  console.log(`  (CPU is user + sys of the pipeline, cat included, as /usr/bin/time counts it)`);
   const rss = maxRss(ours);
   if (rss !== undefined) console.log(`  tsd-ctx peak RSS ${(rss / 1024).toFixed(0)} MiB`);
 } finally {

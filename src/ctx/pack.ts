@@ -164,6 +164,13 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     }
     if (r.busy >= AHEAD) await until(() => r.busy < AHEAD);
     if (failed()) return;
+    // the two threads share the reading: a worker with nothing queued reads the segment itself,
+    // one with work queued gets it read here meanwhile
+    if (r.busy === 0) {
+      r.busy++;
+      r.worker.postMessage({ job } satisfies ToWorker);
+      return;
+    }
     const prepared = prefetch(job);
     r.busy++;
     r.worker.postMessage({ job: prepared.job, batch: prepared.batch } satisfies ToWorker, [prepared.batch]);

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { REPO, removeDir, tempDir } from '../support/tsd.js';
@@ -165,6 +165,60 @@ test('many batches: every body matches the file and its digest, with both reader
         assert.ok(e.body.equals(want.get(e.name)!), `${e.name} (threads=${threads})`);
         assert.is(e.pax['TSD.sha256'], sha(e.body), e.name);
       }
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
+/** A tree of `n` small files spread over a few directories, big enough for several segments. */
+const makeBigTree = (n: number, extra: [string, Buffer][] = []): string => {
+  const dir = tempDir('tsd-ctx-big-');
+  writeFileSync(join(dir, 'Dockerfile'), 'FROM scratch\n');
+  for (let i = 0; i < n; i++) {
+    const d = join(dir, `d${i % 5}`);
+    mkdirSync(d, { recursive: true });
+    const body = Buffer.alloc((i * 7919) % 9000, i % 251);
+    writeFileSync(join(d, `f${i}`), body);
+  }
+  for (const [p, b] of extra) writeFileSync(join(dir, p), b);
+  return dir;
+};
+
+test('the same bytes into a pipe, a file and a socket, with and without the worker thread', async () => {
+  const dir = makeBigTree(1500, [['big.bin', Buffer.alloc(9 * 1024 * 1024 + 3, 9)]]);
+  const out = tempDir('tsd-ctx-out-');
+  try {
+    const bin = join(REPO, 'bin', 'tsd-ctx');
+    const want = sha((await ctx([dir], { env: { TSD_CTX_THREADS: '0' } })).out);
+    assert.is(sha((await ctx([dir], { env: { TSD_CTX_THREADS: '1' } })).out), want, 'socket, worker');
+    for (const threads of ['0', '1']) {
+      const env = { ...process.env, TSD_CTX_THREADS: threads, SOURCE_DATE_EPOCH: '' };
+      const piped = spawnSync('sh', ['-c', `"${bin}" "${dir}" | cat > "${out}/piped.tar"`], { env });
+      assert.is(piped.status, 0, piped.stderr.toString());
+      const filed = spawnSync('sh', ['-c', `"${bin}" "${dir}" > "${out}/file.tar"`], { env });
+      assert.is(filed.status, 0, filed.stderr.toString());
+      assert.is(sha(readFileSync(join(out, 'piped.tar'))), want, `pipe, threads=${threads}`);
+      assert.is(sha(readFileSync(join(out, 'file.tar'))), want, `file, threads=${threads}`);
+    }
+    const es = await entries((await ctx([dir])).out);
+    const big = es.find((e) => e.name === 'big.bin')!;
+    assert.is(big.body.length, 9 * 1024 * 1024 + 3);
+    assert.is(big.pax['TSD.sha256'], sha(big.body));
+    assert.is(es.filter((e) => e.type === 'file').length, 1502);
+  } finally {
+    removeDir(dir);
+    removeDir(out);
+  }
+});
+
+test('a reader that stops early ends tsd-ctx quietly (exit 0, nothing on stderr)', () => {
+  const dir = makeBigTree(1500);
+  try {
+    for (const threads of ['0', '1']) {
+      const r = spawnSync('bash', ['-c', `"${join(REPO, 'bin', 'tsd-ctx')}" "${dir}" | head -c 4096 > /dev/null; echo "\${PIPESTATUS[0]}"`], { env: { ...process.env, TSD_CTX_THREADS: threads }, encoding: 'utf8' });
+      assert.is(r.stdout.trim(), '0', `threads=${threads}: ${r.stderr}`);
+      assert.is(r.stderr, '', `threads=${threads}`);
     }
   } finally {
     removeDir(dir);
