@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { REPO, removeDir, tempDir } from '../support/tsd.js';
@@ -32,6 +32,8 @@ interface Entry {
   readonly name: string;
   readonly type: string;
   readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
   readonly mtime: number;
   readonly linkname?: string;
   readonly pax: Record<string, string>;
@@ -45,7 +47,7 @@ const entries = async (tarBytes: Buffer): Promise<Entry[]> => {
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
-        out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, mtime: (h.mtime?.getTime() ?? 0) / 1000, ...(h.linkname ? { linkname: h.linkname } : {}), pax: (h.pax ?? {}) as Record<string, string>, body: Buffer.concat(chunks) });
+        out.push({ name: h.name, type: h.type ?? 'file', mode: h.mode ?? 0, uid: h.uid ?? 0, gid: h.gid ?? 0, mtime: (h.mtime?.getTime() ?? 0) / 1000, ...(h.linkname ? { linkname: h.linkname } : {}), pax: (h.pax ?? {}) as Record<string, string>, body: Buffer.concat(chunks) });
         next();
       });
     });
@@ -244,6 +246,30 @@ test('a fifo is skipped with a warning on stderr', async () => {
     assert.is(r.code, 0);
     assert.is(r.stderr, 'tsd-ctx: warning: skipping fifo pipe\n');
     assert.not.ok((await names(r)).includes('pipe'));
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test('sockets and devices are skipped with a warning; owners and set-id bits are kept', async () => {
+  const dir = makeTree();
+  try {
+    const sock = spawnSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(dir, 'sock'))})`]);
+    assert.is(sock.status, 0, sock.stderr.toString());
+    const dev = spawnSync('mknod', [join(dir, 'null'), 'c', '1', '3']);
+    assert.is(dev.status, 0, dev.stderr.toString());
+    chownSync(join(dir, 'b.txt'), 1234, 5678);
+    chmodSync(join(dir, 'run.sh'), 0o4755);
+    const r = await ctx([dir]);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stderr, 'tsd-ctx: warning: skipping character device null\ntsd-ctx: warning: skipping socket sock\n');
+    const es = await entries(r.out);
+    assert.not.ok(es.some((e) => e.name === 'sock' || e.name === 'null'));
+    const b = es.find((e) => e.name === 'b.txt')!;
+    assert.equal([b.uid, b.gid], [1234, 5678]);
+    // the hard link to b.txt carries the same owner
+    assert.equal([es.find((e) => e.name === 'hard')!.uid, es.find((e) => e.name === 'hard')!.gid], [1234, 5678]);
+    assert.is(es.find((e) => e.name === 'run.sh')!.mode, 0o4755);
   } finally {
     removeDir(dir);
   }
