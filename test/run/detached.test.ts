@@ -2,7 +2,8 @@
 // wait, start, stop with a timeout, the restart policy, health checks.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { detach, inspect, run, setup, teardown, until } from './detached-support.js';
+import { busyboxImage } from './busybox.js';
+import { detach, inspect, p, run, setup, teardown, until } from './detached-support.js';
 
 test.before(setup);
 
@@ -91,6 +92,30 @@ test('HEALTHCHECK: starting (failures in the start period do not count), unhealt
   const none = await detach(['--no-healthcheck', 'healthy:test']);
   assert.is((await inspect(none)).State.Health, undefined);
   await run(['rm', '-f', id, flag, none]);
+});
+
+test('--stop-signal (else the image\'s StopSignal), --stop-timeout as stop\'s default wait, --label merged over the image\'s labels', async () => {
+  await busyboxImage(p(), 'docker.io/library/usr2:test', { Cmd: ['sh', '-c', 'trap "echo got-usr2; exit 12" USR2; echo ready; while true; do sleep 0.1; done'], Env: ['PATH=/bin'], StopSignal: 'SIGUSR2', Labels: { team: 'image', tier: 'base' } });
+  const fromImage = await detach(['--label', 'team=ops', 'usr2:test']);
+  await until('the trap', async () => ((await run(['logs', fromImage])).stdout === 'ready\n' ? true : undefined));
+  assert.is((await run(['stop', fromImage])).code, 0);
+  assert.is((await run(['logs', fromImage])).stdout, 'ready\ngot-usr2\n');
+  const info = JSON.parse((await run(['inspect', fromImage])).stdout) as { State: { ExitCode: number }; Config: { labels: Record<string, string>; stopSignal: string } };
+  assert.is(info.State.ExitCode, 12);
+  assert.equal(info.Config.labels, { team: 'ops', tier: 'base' });
+  assert.is(info.Config.stopSignal, 'SIGUSR2');
+  const flagged = await detach(['--stop-signal', 'USR1', 'bb:test', 'sh', '-c', 'trap "echo got-usr1; exit 0" USR1; echo ready; while true; do sleep 0.1; done']);
+  await until('the trap', async () => ((await run(['logs', flagged])).stdout === 'ready\n' ? true : undefined));
+  assert.is((await run(['stop', flagged])).code, 0);
+  assert.is((await run(['logs', flagged])).stdout, 'ready\ngot-usr1\n');
+  // --stop-timeout 1: a stop without -t waits 1 s (not Docker's 10) before SIGKILL
+  const stubborn = await detach(['--stop-timeout', '1', 'bb:test', 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
+  const t = Date.now();
+  assert.is((await run(['stop', stubborn])).code, 0);
+  const took = Date.now() - t;
+  assert.ok(took >= 1000 && took < 8000, `took ${took} ms`);
+  assert.is((await inspect(stubborn)).State.ExitCode, 137);
+  await run(['rm', '-f', fromImage, flagged, stubborn]);
 });
 
 test.after(teardown);
