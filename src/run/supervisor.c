@@ -775,6 +775,7 @@ static void forward_stop(void) {
 /* the supervision loop; `adopt`: the container already runs (the worker died), take it over */
 static int supervise(int adopt, int sfd) {
   watch_logs();
+  bind_attach(); /* before "ok" is reported: a foreground -i run attaches as soon as it reads it */
   if (tty) {
     char o[4096];
     path(o, sizeof o, "stdout.log");
@@ -807,7 +808,6 @@ static int supervise(int adopt, int sfd) {
   snprintf(line, sizeof line, "ok %d\n", (int)cpid);
   report(line);
   if (adopt) bind_ports();
-  bind_attach();
   enter_netns();
   index_logs();
   int ptyopen = masterfd >= 0;

@@ -122,5 +122,28 @@ test('-p with -i in the foreground: stdin reaches the container and its end ends
   assert.not.match((await run(['ps', '-a'])).stdout, /catter/);
 });
 
+test('in a terminal (script(1) makes one): a foreground -it run gets a pty and its exit code; attach puts the terminal in raw mode and ctrl-p ctrl-q detaches', async () => {
+  const bin = join(REPO, 'bin', 'tsd-run');
+  const inTerminal = (cmd: string) => {
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, TSD_ROOT: p().root }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stdin!.on('error', () => undefined);
+    return { child, out: () => out, done: new Promise<number>((r) => child.on('close', (code) => r(code ?? 128))) };
+  };
+  const run1 = inTerminal(`${bin} --rm -it bb:test sh -c 'tty; exit 3'`);
+  assert.is(await run1.done, 3);
+  assert.match(run1.out(), /\/dev\/pts\/\d+/);
+  const id = await detach(['-it', '--name', 'termshell', 'bb:test', 'sh']);
+  const a = inTerminal(`${bin} attach termshell`);
+  await sleep(500);
+  a.child.stdin!.write('echo via-$((3+4))\r');
+  await until('the echo through a terminal', async () => (a.out().includes('via-7') ? true : undefined));
+  a.child.stdin!.write('\x10\x11');
+  assert.is(await a.done, 0);
+  assert.is((await inspect(id)).State.Status, 'running');
+  await run(['rm', '-f', id]);
+});
+
 test.after(teardown);
 test.run();
