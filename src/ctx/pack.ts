@@ -217,7 +217,10 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     segmentBytes = 0;
     await dispatch(job);
   };
+  const allWritten = () => writer.segments === inlineSegments && writer.pending === 0 && (remote === undefined || remote.busy === 0);
   const stop = async (f: Failure): Promise<E.Either<Failure, { files: number; bytes: number }>> => {
+    // what came before the failing entry goes out whole (unless the sink itself failed)
+    while (writer.pending > 0 && writer.error === undefined) await new Promise<void>((resolve) => (wake = resolve));
     if (remote) await remote.worker.terminate();
     return E.left(f);
   };
@@ -227,7 +230,12 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
       segment.push({ name: x.path, path: x.path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: opts.mtime ?? 0, size: x.data.length, data: x.data, ...(x.path === opts.dockerfile ? { dockerfile: true } : {}) });
     }
     for (const r of entries) {
-      if (E.isLeft(r)) return await stop(r.left);
+      if (E.isLeft(r)) {
+        // a directory that cannot be read: send what came before it, then stop
+        if (segment.length > 0) await flush(false);
+        await until(allWritten);
+        return await stop(r.left);
+      }
       if (failed()) break;
       const spec = plan(r.right);
       if (spec === undefined) continue;
@@ -238,7 +246,7 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
       if (segment.length >= SEGMENT_ENTRIES || segmentBytes >= SEGMENT_BYTES || size > BIG) await flush(false);
     }
     if (!failed()) await flush(true);
-    await until(() => writer.segments === inlineSegments && writer.pending === 0 && (remote === undefined || remote.busy === 0));
+    await until(allWritten);
   } catch (err) {
     return await stop(fromError('write the context tar')(err));
   }

@@ -366,6 +366,29 @@ test('an unreadable file is a clear one-line error naming it', async () => {
   }
 });
 
+test('an unreadable file deep in a big tree is the same one-line error with and without the worker', async () => {
+  const dir = makeBigTree(1500);
+  try {
+    chmodSync(dir, 0o755);
+    for (let i = 0; i < 5; i++) chmodSync(join(dir, `d${i}`), 0o755);
+    writeFileSync(join(dir, 'd4', 'zz-secret'), 'k');
+    chmodSync(join(dir, 'd4', 'zz-secret'), 0o000);
+    for (const threads of ['0', '1']) {
+      const r = await ctx([dir], { asNobody: true, env: { TSD_CTX_THREADS: threads } });
+      assert.is(r.stderr, 'tsd-ctx: read d4/zz-secret: permission denied\n', `threads=${threads}`);
+      assert.is(r.code, 1);
+      // everything before the unreadable file (the Dockerfile, 5 directories, 1,500 files) was
+      // sent whole, and nothing after: the tar reads back up to there
+      assert.is(r.out.length % 512, 0);
+      const names = (await entries(Buffer.concat([r.out, Buffer.alloc(1024)]))).map((e) => e.name);
+      assert.is(names.length, 1506, `threads=${threads}`);
+      assert.is(names[names.length - 1], 'd4/f999');
+    }
+  } finally {
+    removeDir(dir);
+  }
+});
+
 test('an unreadable directory is an error unless .dockerignore excludes it (it is then not entered)', async () => {
   const dir = makeTree();
   try {
