@@ -15,7 +15,7 @@ import type { CommandResult, Io } from '../cli/io.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
 import { files, type ContainerRecord } from './container.js';
-import { killContainer, observe, waitExit } from './lifecycle.js';
+import { killContainer, observe } from './lifecycle.js';
 import { printLogs } from './logs.js';
 
 export const attachSocket = (id: string): string => `\0tsd-attach/${id}`;
@@ -137,11 +137,19 @@ export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptio
   const handlers = FORWARDED.map((sig) => [sig, () => (o.sigProxy && !r.tty ? void killContainer(p, r, sig) : void (detached = true))] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
   const f = files(p, r.id);
+  // attach ends with the run it attached to, as Docker's: exited, or restarting (a restart policy
+  // starts a new run, which `attach` can join again)
+  const run = s.startedAt;
+  let last = s;
+  const ended = async () => {
+    last = await observe(p, r);
+    return last.status === 'exited' || last.status === 'restarting' || (last.startedAt !== undefined && last.startedAt !== run);
+  };
   try {
     await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, {
       timestamps: false,
       fromEnd: !o.fromStart,
-      finished: async () => detached || (await observe(p, r)).status === 'exited',
+      finished: async () => detached || (await ended()),
     });
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);
@@ -156,6 +164,8 @@ export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptio
     }
   }
   if (detached) return E.right(0);
-  const end = await waitExit(p, r);
-  return E.right(end.exitCode ?? ExitCode.tool);
+  if (last.status === 'exited' || last.status === 'restarting') return E.right(last.exitCode ?? ExitCode.tool);
+  // a new run had already replaced the one we watched: its code is gone (state.json keeps the
+  // latest run only)
+  return E.left(failure('ExitUnknown', `attach ${r.name}: the container restarted before its exit code could be read`, ExitCode.tool));
 };

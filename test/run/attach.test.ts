@@ -74,6 +74,22 @@ test('attach: reads a -d -it container\'s terminal, types into it, detaches with
   assert.is(gone.stderr, 'tsd-run: container shell: is not running; start it first\n');
 });
 
+test('attach ends with the run it joined (its code) when a restart policy starts the next one; attach joins that one', async () => {
+  const id = await detach(['-it', '--restart', 'always', '--name', 'phoenix', 'bb:test', 'sh']);
+  const a = interactive(['attach', 'phoenix']);
+  await sleep(300);
+  a.child.stdin!.write('exit 9\n');
+  assert.is(await a.done, 9);
+  await until('the next run', async () => ((await inspect(id)).RestartCount === 1 && (await inspect(id)).State.Status === 'running' ? true : undefined));
+  const b = interactive(['attach', 'phoenix']);
+  await sleep(300);
+  b.child.stdin!.write('echo second-$((5*5))\n');
+  await until('the second run answers', async () => (b.out().includes('second-25') ? true : undefined));
+  b.child.stdin!.write('\x10\x11');
+  assert.is(await b.done, 0);
+  await run(['rm', '-f', id]);
+});
+
 test('kill -9 of the supervisor\'s worker: the pty survives (the watchdog holds it) and attach still types into it', async () => {
   const id = await detach(['-it', 'bb:test', 'sh']);
   const [worker, watchdog] = supervisors(id) as [number, number];
