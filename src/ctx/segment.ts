@@ -141,14 +141,27 @@ export class Encoder {
     ended.catch(() => undefined);
     let failure: SegmentFailure | undefined;
     let small = 0;
-    let last: Promise<void> | undefined;
+    // entries handed to tar-stream and not yet done; one shared callback, no promise per entry
+    let open = 0;
+    let entryError: Error | undefined;
+    let idle: (() => void) | undefined;
+    const entryDone = (err?: Error | null) => {
+      open--;
+      if (err) entryError ??= err;
+      if (open === 0 && idle) {
+        const wake = idle;
+        idle = undefined;
+        wake();
+      }
+    };
+    const settled = async (): Promise<void> => {
+      if (open > 0) await new Promise<void>((resolve) => (idle = resolve));
+      if (entryError) throw entryError;
+    };
     const add = (header: Header, data?: Uint8Array) => {
-      last = new Promise<void>((resolve, reject) => {
-        const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-        if (data === undefined) pack.entry(header, cb);
-        else pack.entry(header, data as Buffer, cb);
-      });
-      last.catch(() => undefined);
+      open++;
+      if (data === undefined) pack.entry(header, entryDone);
+      else pack.entry(header, data as Buffer, entryDone);
     };
     for (const e of job.entries) {
       const base = { mode: e.mode, uid: e.uid, gid: e.gid, uname: '', gname: '', mtime: new Date(e.mtime * 1000) };
@@ -169,7 +182,7 @@ export class Encoder {
           add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, job.digests ? sha256Hex(data) : '') }, data);
         } else {
           // the walk gives a large file a segment of its own, so the scratch is free here
-          if (last) await last;
+          await settled();
           await this.sendLarge(pack, e, { name: e.name, type: 'file', size: e.size!, ...base }, job.digests);
         }
       } catch (err) {
@@ -185,7 +198,7 @@ export class Encoder {
         failure = { path: job.entries[job.entries.length - 1]?.path ?? '', message: (err as Error).message };
       }
     } else {
-      if (last) await last.catch(() => undefined);
+      await settled().catch(() => undefined);
       pack.destroy();
     }
     this.out.emit(job.id, buf, used, true, failure);
