@@ -2,10 +2,12 @@
 // one hyperfine run (each command a fresh process into a fresh directory, warm page cache).
 // Prints medians and ratios. Default: 2,000 files / ~28 MB; TSD_BENCH_FULL=1: 20,000 files /
 // ~282 MB (the issue's size). TSD_BENCH_RUNS overrides the number of runs; TSD_BENCH_DIR the
-// work dir (the generated layer is kept there and reused).
+// work dir (the generated layer is kept there and reused); TSD_BENCH_LOOPFS=1 runs on a fresh
+// loop-mounted ext4 (root only; see README.md for why).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
@@ -20,6 +22,11 @@ const targetBytes = full ? 282e6 : 28.2e6;
 const runs = Number(process.env.TSD_BENCH_RUNS ?? (full ? 3 : 7));
 const work = process.env.TSD_BENCH_DIR ?? `/var/tmp/tsd-bench-unpack-${files}`;
 const layout = join(work, 'layout');
+// TSD_BENCH_LOOPFS=1: run on a fresh ext4 file system mounted from a sparse file (root only).
+// On a long-used, shared ext4, file creation can cost 300-600 µs of kernel time per file in every
+// tool alike (ext4's inode allocator scans the inodes deleted in the last minutes: perf shows
+// recently_deleted/find_inode_bit), which buries the tools' own per-file cost; see README.md.
+const loopImage = process.env.TSD_BENCH_LOOPFS === '1' ? `${work}.ext4` : undefined;
 
 const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 for (const cmd of ['hyperfine', 'tar']) if (!have(cmd)) throw new Error(`bench/unpack needs ${cmd}`);
@@ -103,20 +110,30 @@ const makeLayer = async () => {
 
 mkdirSync(work, { recursive: true });
 const info = existsSync(join(work, 'layer.json')) ? JSON.parse(readFileSync(join(work, 'layer.json'), 'utf8')) : (process.stderr.write('generating the layer…\n'), await makeLayer());
-const blobPath = join(layout, 'blobs', 'sha256', info.layer.digest.slice(7));
-const out = join(work, 'out');
+// where the runs happen: `work`, or a fresh ext4 with a copy of the layout on it
+let base = work;
+if (loopImage) {
+  const mnt = `${work}.mnt`;
+  execFileSync('sh', ['-c', `umount ${mnt} 2>/dev/null; rm -f ${loopImage} && truncate -s 8G ${loopImage} && mkfs.ext4 -q -F ${loopImage} && mkdir -p ${mnt} && mount -o loop ${loopImage} ${mnt} && cp -a ${layout} ${mnt}/ && rm -rf ${mnt}/layout/snapshots ${mnt}/layout/locks`]);
+  process.on('exit', () => spawnSync('sh', ['-c', `umount ${mnt} && rm -f ${loopImage} && rmdir ${mnt}`]));
+  base = mnt;
+}
+const runLayout = join(base, 'layout');
+const blobPath = join(runLayout, 'blobs', 'sha256', info.layer.digest.slice(7));
+const out = join(base, 'out');
 const mb = (n) => (n / 1e6).toFixed(1);
-console.log(`layer: ${info.files} files, ${mb(info.tarSize)} MB tar, ${mb(statSync(blobPath).size)} MB gzip; ${runs} runs each; work dir ${work}`);
+console.log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(`layer: ${info.files} files, ${mb(info.tarSize)} MB tar, ${mb(statSync(blobPath).size)} MB gzip; ${runs} runs each; work dir ${base}${loopImage ? ' (a fresh ext4)' : ''}`);
 
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 // untimed: remove the last output and flush every dirty page, so no run pays for another's writeback
-const clean = `rm -rf ${q(out)} ${q(join(layout, 'snapshots'))} ${q(join(layout, 'locks'))} && mkdir -p ${q(out)} && sync`;
+const clean = `rm -rf ${q(out)} ${q(join(runLayout, 'snapshots'))} ${q(join(runLayout, 'locks'))} && mkdir -p ${q(out)} && sync`;
 const commands = [
-  ['tsd', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(layout)} ${q(JSON.stringify(info.layer))} ${info.diffId} nosync`],
-  ['tsd+syncfs', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(layout)} ${q(JSON.stringify(info.layer))} ${info.diffId} sync`],
+  ['tsd', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(runLayout)} ${q(JSON.stringify(info.layer))} ${info.diffId} nosync`],
+  ['tsd+syncfs', `node ${q(join(here, 'tsd-unpack.mjs'))} ${q(runLayout)} ${q(JSON.stringify(info.layer))} ${info.diffId} sync`],
   ['tar -xzf', `tar -xzf ${q(blobPath)} -C ${q(out)}`],
 ];
-if (have('umoci')) commands.push(['umoci unpack', `umoci --log error unpack --image ${q(layout)}:bench ${q(join(out, 'bundle'))}`]);
+if (have('umoci')) commands.push(['umoci unpack', `umoci --log error unpack --image ${q(runLayout)}:bench ${q(join(out, 'bundle'))}`]);
 else console.log('umoci not installed: skipped');
 
 const json = join(work, 'hyperfine.json');
@@ -130,4 +147,5 @@ const ratio = (a, b) => (median[a] !== undefined && median[b] !== undefined ? (m
 console.log(`\ntsd / tar        = ${ratio('tsd', 'tar -xzf')}   (goal ≤ 1.3)`);
 console.log(`tsd / umoci      = ${ratio('tsd', 'umoci unpack')}   (goal ≤ 0.7)`);
 console.log(`tsd+syncfs / tar = ${ratio('tsd+syncfs', 'tar -xzf')}   (tar and umoci do not sync)`);
+console.log(`load average at the end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 rmSync(out, { recursive: true, force: true });
