@@ -8,7 +8,7 @@ import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
 import type { ImageMessage } from '../message.js';
 import { decodeImageConfig, type ImageConfig } from '../oci/config.js';
-import type { Digest } from '../oci/digest.js';
+import { algorithmOf, type Digest } from '../oci/digest.js';
 import { decodeManifestBytes, manifestMediaType, REF_NAME, type Descriptor, type Manifest, type ManifestOrIndex, type Platform } from '../oci/manifest.js';
 import { hostPlatform } from '../oci/platform.js';
 import { formatReference, parseReference, type Reference } from '../oci/reference.js';
@@ -21,6 +21,7 @@ import { defaultRetryPolicy, type RetryPolicy } from '../registry/retry.js';
 import { Session } from '../registry/session.js';
 import { hasBlob, putBytes, readBlob } from '../store/blob.js';
 import { tagDescriptor } from '../store/image.js';
+import { fsyncPath } from '../store/durable.js';
 import { readIndex } from '../store/index-file.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
@@ -212,6 +213,9 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   if (topDoc.kind === 'index') await keepBytes(p, top.bytes, top.digest, 'index');
   const declared = topDoc.kind === 'index' ? topDoc.index.mediaType : topDoc.manifest.mediaType;
   const entry: Descriptor = { mediaType: declared ?? top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
+  // the blobs' directory entries (renamed by this pull or by another, see fetch.ts) are made
+  // durable before anything names them
+  for (const alg of new Set([manifest.config, ...manifest.layers].map((d) => algorithmOf(d.digest)))) await fsyncPath(p.blobDir(alg));
   const index = await readIndex(p)();
   const already = E.isRight(index) && index.right.manifests.some((d) => d.digest === entry.digest && d.annotations?.[REF_NAME] === name);
   if (!already) {
