@@ -23,8 +23,17 @@ const compressionOf = (head: Buffer): Compression =>
 
 const decompress = (source: Readable, c: Compression): Readable => {
   if (c === 'none') return source;
-  if (c === 'gzip') return source.pipe(createGunzip());
-  const child = spawn(c === 'bzip2' ? 'bzip2' : 'xz', ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  if (c === 'gzip') {
+    const gunzip = createGunzip();
+    source.on('error', (e) => gunzip.destroy(e));
+    return source.pipe(gunzip);
+  }
+  const tool = c === 'bzip2' ? 'bzip2' : 'xz';
+  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  // a decompressor that cannot start (missing, or no process to be had) is an error, never an
+  // empty stream: that would pass for "not an archive" and copy the file as it is
+  child.on('error', (e) => child.stdout.destroy(new Error(`${tool}: ${e.message}`)));
+  source.on('error', (e) => child.stdout.destroy(e));
   source.pipe(child.stdin);
   child.stdin.on('error', () => undefined);
   return child.stdout;
@@ -46,7 +55,12 @@ const readHead = async (s: Readable, n: number): Promise<Buffer> => {
 const archiveKind = async (ctx: BuildContext, e: ContextEntry): Promise<Compression | undefined> => {
   if (e.type !== 'file' || e.size < 6) return undefined;
   const c = compressionOf(await readHead(ctx.open(e), 6));
-  const head = await readHead(decompress(ctx.open(e), c), 512).catch(() => Buffer.alloc(0));
+  // bytes that do not decompress are not an archive (Docker copies them as they are); a
+  // decompressor that does not run is an error (the step fails naming the file)
+  const head = await readHead(decompress(ctx.open(e), c), 512).catch((err: Error) => {
+    if (/^(xz|bzip2): /.test(err.message)) throw err;
+    return Buffer.alloc(0);
+  });
   return head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar' ? c : undefined;
 };
 
@@ -133,7 +147,13 @@ export const addSources = async (
       return matched;
     }
     for (const e of matched.right) {
-      const kind = await archiveKind(env.ctx, e);
+      let kind: Compression | undefined;
+      try {
+        kind = await archiveKind(env.ctx, e);
+      } catch (err) {
+        await cleanup();
+        return E.left(`${e.path}: cannot read the archive: ${(err as Error).message}`);
+      }
       if (kind === undefined) {
         const bad = done(planCopy(env.ctx, tree, { ...req, dest: matched.right.length > 1 && !dest.endsWith('/') ? `${dest}/` : dest, sources: [e.path] }));
         if (bad) {

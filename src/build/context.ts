@@ -346,6 +346,8 @@ export const readContextTar = async (input: Readable, dir: string, file?: Contex
       if (!e.claimed) return bytes;
       const check = new Verifying(e);
       bytes.on('error', (err) => check.destroy(err));
+      // a reader that stops early (ADD's look at an archive's head) closes the file too
+      check.on('close', () => bytes.destroy());
       return bytes.pipe(check);
     },
     read: async (e) => {
