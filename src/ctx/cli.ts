@@ -1,6 +1,6 @@
 // tsd-ctx: writes the build context of DIR as a tar on stdout (`tsd-ctx . | tsd-build`).
 import { fstatSync, promises as fs } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
@@ -16,10 +16,15 @@ import { walk, type WalkEntry } from './walk.js';
 const io = processIo();
 
 /**
- * A worker thread for a big tree (TSD_CTX_THREADS=0 or 1 decides, else a second core does): the
+ * A worker thread for a big tree when a core is idle for it (TSD_CTX_THREADS=0 or 1 decides
+ * instead): on a busy machine the second thread only adds its start-up and hand-over costs. The
  * tar's bytes are the same either way.
  */
-const useThreads = (env: string | undefined): boolean => (env === '0' ? false : env === '1' ? true : availableParallelism() > 1);
+const useThreads = (env: string | undefined): boolean => {
+  if (env === '0' || env === '1') return env === '1';
+  const cores = availableParallelism();
+  return cores > 1 && loadavg()[0]! < cores - 0.5;
+};
 const MAX_DOCKERFILE = 16 << 20;
 
 /**

@@ -10,8 +10,12 @@ import { isMainThread, parentPort, workerData, type MessagePort } from 'node:wor
 import { Encoder, OUT_SIZE, type SegmentFailure, type SegmentJob } from './segment.js';
 import { fdSink } from './writer.js';
 
-/** Output buffers one encoder may have out (being written) at once. */
-export const BUFFERS = 4;
+/**
+ * An encoder starts a segment only while fewer than this many of its output buffers are out
+ * (being written); a segment fills at most about three more, so every buffer is reused and no
+ * fresh memory (a page fault per 4 KiB) is touched once the first few exist.
+ */
+export const BUFFERS = 3;
 
 export interface ToWorker {
   readonly job: SegmentJob;
@@ -26,7 +30,7 @@ export type FromWorker =
 export const WORKER_URL = import.meta.url;
 export const workerData_ = (fd: number) => ({ tsdCtxEncoder: 1, fd });
 
-/** The output buffers of one encoder: at most BUFFERS out, the rest reused. */
+/** The output buffers of one encoder, all reused: a segment starts only while few are out. */
 export class BufferPool {
   private readonly free: Buffer[] = [];
   private out = 0;
@@ -39,10 +43,12 @@ export class BufferPool {
 
   give(buf: Buffer): void {
     this.out--;
-    if (this.free.length < BUFFERS) this.free.push(buf);
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
+    this.free.push(buf);
+    if (this.out < BUFFERS && this.wake) {
+      const w = this.wake;
+      this.wake = undefined;
+      w();
+    }
   }
 
   room(): Promise<void> | undefined {
