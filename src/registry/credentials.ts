@@ -1,15 +1,22 @@
-// Credentials: a user name and password for a registry, from the auth files Docker and Podman
-// write: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, then
+// Credentials: a user name and password (or an identity token) for a registry, from the auth
+// files Docker and Podman write: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, then
 // $DOCKER_CONFIG/config.json or ~/.docker/config.json. Each holds {"auths": {KEY: {"auth":
 // base64("user:password")}}} where KEY is a host, a URL, or Docker Hub's legacy
-// "https://index.docker.io/v1/".
+// "https://index.docker.io/v1/"; and may name credential helpers: "credHelpers": {KEY: NAME} for
+// one registry, "credsStore": NAME for all. A helper is the program docker-credential-NAME: `get`
+// with the server URL on stdin prints {"ServerURL","Username","Secret"}; the user name "<token>"
+// means the secret is an identity token (an OAuth2 refresh token, see session.ts).
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ExitCode, failure } from '../failure.js';
 
 export interface Credentials {
   readonly username: string;
   readonly password: string;
+  /** an OAuth2 refresh token to trade for access tokens, in place of the password */
+  readonly identityToken?: string;
 }
 
 /** The registry a key of "auths" stands for: scheme and path dropped, Docker Hub's aliases unified. */
@@ -21,11 +28,13 @@ export const registryOfKey = (key: string): string => {
 const decodeEntry = (u: unknown): Credentials | undefined => {
   if (typeof u !== 'object' || u === null) return undefined;
   const o = u as Record<string, unknown>;
+  const identityToken = typeof o.identitytoken === 'string' && o.identitytoken.length > 0 ? o.identitytoken : undefined;
   if (typeof o.auth === 'string' && o.auth.length > 0) {
     const text = Buffer.from(o.auth, 'base64').toString('utf8');
     const colon = text.indexOf(':');
-    if (colon > 0) return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+    if (colon > 0) return { username: text.slice(0, colon), password: text.slice(colon + 1), ...(identityToken ? { identityToken } : {}) };
   }
+  if (identityToken) return { username: '<token>', password: '', identityToken };
   if (typeof o.username === 'string' && typeof o.password === 'string') return { username: o.username, password: o.password };
   return undefined;
 };
@@ -49,7 +58,62 @@ export const authFiles = (env: NodeJS.ProcessEnv): readonly string[] => [
   join(env.DOCKER_CONFIG ?? join(env.HOME ?? homedir(), '.docker'), 'config.json'),
 ];
 
-/** The first credentials any auth file holds for `registry`; unreadable or broken files are skipped. */
+/** The helper an auth file names for `registry`: its credHelpers entry, else its credsStore. Pure. */
+export const helperIn = (file: unknown, registry: string): string | undefined => {
+  if (typeof file !== 'object' || file === null) return undefined;
+  const o = file as Record<string, unknown>;
+  const helpers = o.credHelpers;
+  if (typeof helpers === 'object' && helpers !== null) {
+    for (const [key, name] of Object.entries(helpers)) if (registryOfKey(key) === registry.toLowerCase() && typeof name === 'string' && name) return name;
+  }
+  return typeof o.credsStore === 'string' && o.credsStore ? o.credsStore : undefined;
+};
+
+/** The server URL a helper is asked about (Docker keeps Docker Hub under its legacy URL). */
+export const helperServerUrl = (registry: string): string => (registry === 'docker.io' ? 'https://index.docker.io/v1/' : registry);
+
+/** Decodes a helper's answer ({"Username","Secret"}); "<token>" makes the secret an identity token. Pure. */
+export const decodeHelperAnswer = (text: string): Credentials | undefined => {
+  let u: unknown;
+  try {
+    u = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const o = (typeof u === 'object' && u !== null ? u : {}) as Record<string, unknown>;
+  const username = typeof o.Username === 'string' ? o.Username : '';
+  const secret = typeof o.Secret === 'string' ? o.Secret : '';
+  if (!secret) return undefined;
+  return username === '<token>' ? { username, password: '', identityToken: secret } : { username, password: secret };
+};
+
+/** Asks docker-credential-NAME for the registry's credentials; undefined when it has none. */
+const askHelper = (name: string, registry: string, env: NodeJS.ProcessEnv): Credentials | undefined => {
+  const program = `docker-credential-${name}`;
+  const what = `credential helper ${program} for ${registry}`;
+  let out: string;
+  try {
+    // loaded only when a helper is named: a plain pull's start-up does without node:child_process
+    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+    out = execFileSync(program, ['get'], { input: helperServerUrl(registry), env, timeout: 60_000, stdio: ['pipe', 'pipe', 'pipe'] }).toString('utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { stdout?: Buffer; stderr?: Buffer; status?: number | null };
+    if (err.code === 'ENOENT') throw failure('CredentialHelper', `${what}: ${program} is not on PATH`, ExitCode.user);
+    const said = `${err.stdout?.toString() ?? ''} ${err.stderr?.toString() ?? ''}`.trim();
+    // the helpers' own words when they have nothing for the server (docker-credential-helpers)
+    if (/credentials not found/i.test(said)) return undefined;
+    throw failure('CredentialHelper', `${what}: ${said.split('\n')[0] || (err.code === 'ETIMEDOUT' ? 'timed out' : `exit ${err.status ?? '?'}`)}`, ExitCode.user);
+  }
+  const c = decodeHelperAnswer(out);
+  if (c === undefined) throw failure('CredentialHelper', `${what}: an answer without a Secret, or not JSON`, ExitCode.user);
+  return c;
+};
+
+/**
+ * The first credentials any auth file holds for `registry`: in each file, its credential helper
+ * first (credHelpers, then credsStore), then its auths entry. Unreadable or broken files are
+ * skipped; a helper that fails (other than having nothing) throws a Failure naming it.
+ */
 export const findCredentials = (env: NodeJS.ProcessEnv, registry: string): Credentials | undefined => {
   for (const file of authFiles(env)) {
     let parsed: unknown;
@@ -58,6 +122,9 @@ export const findCredentials = (env: NodeJS.ProcessEnv, registry: string): Crede
     } catch {
       continue;
     }
+    const helper = helperIn(parsed, registry);
+    const fromHelper = helper !== undefined ? askHelper(helper, registry, env) : undefined;
+    if (fromHelper) return fromHelper;
     const c = credentialsIn(parsed, registry);
     if (c) return c;
   }

@@ -91,6 +91,12 @@ export class Session {
     return new URL(path, this.endpoint.base);
   }
 
+  /**
+   * A Bearer token from the challenge's realm (the distribution token spec). With credentials it
+   * first asks as OAuth2 does (POST of a form: grant_type=password, or refresh_token for an
+   * identity token), and falls back to the GET with Basic auth where the server answers 404 or
+   * 405, as containerd does; anonymously it GETs.
+   */
   private async fetchToken(c: Challenge, what: string): Promise<string> {
     const realm = c.params.realm;
     if (!realm) throw failure('AuthError', `${what}: the registry's Bearer challenge names no realm`, ExitCode.tool);
@@ -100,19 +106,44 @@ export class Session {
     } catch {
       throw failure('AuthError', `${what}: bad token realm ${JSON.stringify(realm)}`, ExitCode.tool);
     }
-    if (c.params.service) url.searchParams.set('service', c.params.service);
-    for (const s of mergeScopes([...this.options.scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])) url.searchParams.append('scope', s);
+    const scopes = mergeScopes([...this.options.scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])]);
     const creds = this.options.credentials;
-    const res = await send({ method: 'GET', url, headers: creds ? { authorization: basicHeader(creds) } : {} });
+    let res: HttpResponse | undefined;
+    if (creds) {
+      const form = new URLSearchParams();
+      if (creds.identityToken) {
+        form.set('grant_type', 'refresh_token');
+        form.set('refresh_token', creds.identityToken);
+      } else {
+        form.set('grant_type', 'password');
+        form.set('username', creds.username);
+        form.set('password', creds.password);
+      }
+      if (c.params.service) form.set('service', c.params.service);
+      form.set('client_id', 'tsd');
+      if (scopes.length > 0) form.set('scope', scopes.join(' '));
+      const body = Buffer.from(form.toString());
+      res = await send({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(body.length) }, body: () => body });
+      if (res.status === 404 || res.status === 405) {
+        discard(res);
+        if (creds.identityToken) throw failure('AuthError', `${what}: the token server ${url.host} does not take the OAuth2 request an identity token needs (HTTP ${res.status})`, ExitCode.user);
+        res = undefined;
+      }
+    }
+    if (res === undefined) {
+      if (c.params.service) url.searchParams.set('service', c.params.service);
+      for (const s of scopes) url.searchParams.append('scope', s);
+      res = await send({ method: 'GET', url, headers: creds ? { authorization: basicHeader(creds) } : {} });
+    }
     if (res.status !== 200) {
       const f = await statusFailure(res, `token from ${url.host}`);
-      throw res.status === 401 ? failure('Unauthorized', `${what}: the token server ${url.host} refused the credentials`, ExitCode.user) : f;
+      throw res.status === 401 || (res.status === 400 && creds) ? failure('Unauthorized', `${what}: the token server ${url.host} refused the credentials`, ExitCode.user) : f;
     }
-    const body = await readBody(res, MAX_TOKEN_BODY, `token from ${url.host}`);
+    const answer = await readBody(res, MAX_TOKEN_BODY, `token from ${url.host}`);
     let token: unknown;
     try {
-      const u = JSON.parse(body.toString('utf8')) as { token?: unknown; access_token?: unknown };
-      token = u.token ?? u.access_token;
+      const u = JSON.parse(answer.toString('utf8')) as { token?: unknown; access_token?: unknown };
+      token = u.access_token ?? u.token;
     } catch {
       token = undefined;
     }

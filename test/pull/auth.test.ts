@@ -79,7 +79,7 @@ test('bearer tokens: anonymous pull with one token for all blobs; push needs cre
   assert.is(r.code, 0, r.stderr);
   assert.is(JSON.parse(r.stdout).digest, image.digest);
   assert.is(tokens.requests.length, 1, JSON.stringify(tokens.requests));
-  assert.equal(tokens.requests[0], { scopes: ['repository:a/app:pull'], user: undefined });
+  assert.equal(tokens.requests[0], { scopes: ['repository:a/app:pull'], user: undefined, method: 'GET' });
   const denied = await tsd('push', ['-q', ref, `${bearer.host}/a/pushed:1`], { root: p.root, env: { HOME: home } });
   assert.is(denied.code, 1);
   assert.match(denied.stderr, /^tsd-push: .*unauthorized/);

@@ -122,14 +122,18 @@ export interface TokenServer {
   readonly issuer: string;
   readonly certPath: string;
   /** every token request seen: its scopes and whether it carried basic credentials */
-  readonly requests: { scopes: string[]; user: string | undefined }[];
+  readonly requests: { scopes: string[]; user: string | undefined; method?: string; grant?: string }[];
   stop(): Promise<void>;
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
-/** A token server in the style of Docker Hub's: anonymous pull, push only for `users`. */
-export const startTokenServer = async (users: Readonly<Record<string, string>> = {}): Promise<TokenServer> => {
+/**
+ * A token server in the style of Docker Hub's: anonymous pull, push only for `users`. With
+ * `oauth`, it also takes OAuth2 POSTs (grant_type password, or refresh_token `refresh-USER`);
+ * without, a POST is answered 405 (clients fall back to GET).
+ */
+export const startTokenServer = async (users: Readonly<Record<string, string>> = {}, opts: { oauth?: boolean } = {}): Promise<TokenServer> => {
   const dir = tempDir('tsd-token-');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-subj', '/CN=tsd-test-token', '-days', '2'], { stdio: 'ignore' });
   const key = readFileSync(join(dir, 'key.pem'));
@@ -138,6 +142,29 @@ export const startTokenServer = async (users: Readonly<Record<string, string>> =
   const issuer = 'tsd-test-issuer';
   const requests: TokenServer['requests'] = [];
   const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      if (!opts.oauth) {
+        req.resume();
+        res.writeHead(405).end();
+        return;
+      }
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        const form = new URLSearchParams(Buffer.concat(body).toString());
+        const grant = form.get('grant_type') ?? '';
+        const u = grant === 'password' ? form.get('username') ?? '' : (form.get('refresh_token') ?? '').replace(/^refresh-/, '');
+        const ok = grant === 'password' ? users[u] !== undefined && users[u] === form.get('password') : grant === 'refresh_token' && users[u] !== undefined && form.get('refresh_token') === `refresh-${u}`;
+        if (!ok) {
+          res.writeHead(401).end('{"error":"invalid_grant"}');
+          return;
+        }
+        const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+        requests.push({ scopes, user: u, method: 'POST', grant });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: mint(scopes, u), expires_in: 300 }));
+      });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://x');
     const scopes = url.searchParams.getAll('scope');
     let user: string | undefined;
@@ -150,7 +177,10 @@ export const startTokenServer = async (users: Readonly<Record<string, string>> =
       }
       user = u;
     }
-    requests.push({ scopes, user });
+    requests.push({ scopes, user, method: 'GET' });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: mint(scopes, user), expires_in: 300 }));
+  });
+  const mint = (scopes: readonly string[], user: string | undefined): string => {
     const access = scopes.flatMap((s) => {
       const [type, name, actions] = s.split(':');
       if (type !== 'repository' || !name || !actions) return [];
@@ -162,8 +192,8 @@ export const startTokenServer = async (users: Readonly<Record<string, string>> =
     const claims = { iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access };
     const signing = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const signature = createSign('RSA-SHA256').update(signing).sign(key);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: `${signing}.${b64url(signature)}`, expires_in: 300 }));
-  });
+    return `${signing}.${b64url(signature)}`;
+  };
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   return {
