@@ -12,6 +12,17 @@ export const choosePlatform = (index: Index, platform: Platform, what: string): 
   const fit = images.find((m) => m.platform !== undefined && platformMatches(platform, m.platform));
   if (fit) return E.right(fit);
   const have = images.flatMap((m) => (m.platform && m.platform.os !== 'unknown' ? [formatPlatform(m.platform)] : []));
+  const nested = index.manifests.length - images.length;
+  if (nested > 0) {
+    // an index whose entries are indexes: no registry tool agrees on how to walk one, so say so
+    return E.left(
+      failure(
+        'NestedIndex',
+        `${what}: no image for platform ${formatPlatform(platform)} here, and ${nested === 1 ? 'an entry is itself an index' : `${nested} entries are themselves indexes`} (an index inside an index is not supported; pull the inner index by its digest: ${index.manifests.filter((m) => isIndexType(m.mediaType)).map((m) => m.digest).join(', ')})`,
+        ExitCode.user,
+      ),
+    );
+  }
   return E.left(
     failure('NoMatchingPlatform', `${what}: no image for platform ${formatPlatform(platform)}; available: ${have.join(', ') || 'none'} (choose one with --platform)`, ExitCode.notFound),
   );

@@ -94,6 +94,12 @@ test('pull plan: platform choice, duplicate layers once, non-layer types refused
   assert.equal(E.map((x: { digest: string }) => x.digest)(choosePlatform(index, { os: 'linux', architecture: 'arm', variant: 'v7' }, 'm')), E.right(d('3')));
   const none = choosePlatform(index, { os: 'linux', architecture: 'arm', variant: 'v6' }, 'm');
   assert.ok(E.isLeft(none) && none.left.message === 'm: no image for platform linux/arm/v6; available: linux/amd64, linux/arm64/v8, linux/arm/v7 (choose one with --platform)');
+  const nested: Index = { schemaVersion: 2, manifests: [...index.manifests.slice(0, 1), { mediaType: 'application/vnd.oci.image.index.v1+json', digest: d('9'), size: 1 }] };
+  assert.equal(E.map((x: { digest: string }) => x.digest)(choosePlatform(nested, { os: 'linux', architecture: 'amd64' }, 'm')), E.right(d('1')));
+  const inner = choosePlatform(nested, { os: 'linux', architecture: 'arm64' }, 'm');
+  assert.ok(E.isLeft(inner), 'a nested index is not walked');
+  assert.is(inner.left.message, `m: no image for platform linux/arm64 here, and an entry is itself an index (an index inside an index is not supported; pull the inner index by its digest: ${d('9')})`);
+  assert.is(inner.left.exitCode, 1);
   const plan = planBlobs(manifest([layer('a'), layer('b'), layer('a'), layer('z', 'application/vnd.oci.image.layer.v1.tar+zstd'), layer('y', 'application/vnd.docker.image.rootfs.diff.tar.gzip')]), 'm');
   assert.equal(E.map((x: { layers: readonly { digest: string }[] }) => x.layers.map((l) => l.digest))(plan), E.right([d('a'), d('b'), d('z'), d('y')]));
   const helm = planBlobs(manifest([layer('h', 'application/vnd.cncf.helm.chart.content.v1.tar+gzip')]), 'm');
