@@ -24,7 +24,7 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 export const usage = `Usage: tsd-run [OPTIONS] IMAGE [COMMAND] [ARG...]
        tsd-build ... | tsd-run [OPTIONS]          (the image JSON line on stdin)
        tsd-run run [OPTIONS] IMAGE ...            (an image named like a verb)
-       tsd-run VERB ...                           (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top)`;
+       tsd-run VERB ...                           (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach)`;
 
 /** The foreground or detached run of `tsd-run [OPTIONS] IMAGE [CMD…]`. */
 export const runCommand = async (argv: readonly string[], io: Io): Promise<CommandResult> => {

@@ -1,5 +1,5 @@
 // The lifecycle verbs of tsd-run, with Docker's names and flags: ps, logs, stop, kill, rm, wait,
-// inspect, exec, start, restart, top. Each decodes its argv, acts through lifecycle.ts and prints.
+// inspect, exec, start, restart, top, attach. Each decodes its argv, acts through lifecycle.ts and prints.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
