@@ -84,6 +84,33 @@ export const unpackFailure = (layer: Descriptor) => (e: unknown): Failure => {
   return fromError(what)(e);
 };
 
+const syncing = new Map<string, { running: Promise<void>; queued?: Promise<void> }>();
+
+/**
+ * syncfs(2) of the file system holding `dir` (through `sync -f`: Node has no syncfs), shared by
+ * concurrent callers: one that comes while a sync runs waits for the next one, which starts when
+ * that ends and so covers everything written before it was asked for. Ten layers of a pull that
+ * finish together cost two syncs, not ten (each also flushes whatever else is dirty on the disk).
+ */
+const syncFileSystem = (dir: string): Promise<void> => {
+  const now = syncing.get(dir);
+  if (now === undefined) {
+    const running = execa('sync', ['-f', dir]).then(() => undefined);
+    syncing.set(dir, { running });
+    const clear = () => {
+      const s = syncing.get(dir);
+      if (s?.running === running && s.queued === undefined) syncing.delete(dir);
+    };
+    running.then(clear, clear);
+    return running;
+  }
+  now.queued ??= now.running.catch(() => undefined).then(() => {
+    syncing.delete(dir);
+    return syncFileSystem(dir);
+  });
+  return now.queued;
+};
+
 /** A new private dir beside the snapshots with an empty fs/ in it, named after this process. */
 export const makeUnpackDir = async (p: StorePaths): Promise<string> => {
   const { pid, start } = currentProcess();
@@ -115,7 +142,7 @@ export const sealSnapshot = async (
   checkDiffId(layer, diffId, report);
   const info = { chainId, diffId, layer: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, tarSize: report.tarSize, entries: report.entries, skippedDevices: report.skippedDevices, lostXattrs: report.lostXattrs };
   await fs.writeFile(join(tmp, 'snapshot.json'), JSON.stringify(info) + '\n');
-  if (options.sync !== false) await execa('sync', ['-f', tmp]);
+  if (options.sync !== false) await syncFileSystem(p.snapshots);
   await fs.rename(tmp, snapshotHome(p, chainId));
   await fsyncPath(p.snapshots);
 };
