@@ -123,7 +123,9 @@ test('--output oci-archive:- writes an OCI archive skopeo reads, and tags nothin
 });
 
 test('--output type=tar,dest=- and type=local,dest=DIR write the merged file tree (whiteouts applied); docker-archive:FILE loads in podman', () => {
-  const df = `${BASE}\nRUN mkdir -p /app/gone && echo one > /app/keep && echo x > /app/gone/f\nRUN rm -rf /app/gone && echo two > /app/keep && ln -s keep /app/link\n`;
+  const df =
+    `${BASE}\nRUN mkdir -p /app/gone /app/op && echo one > /app/keep && echo x > /app/gone/f && echo old > /app/op/old\n` +
+    `RUN rm -rf /app/gone /app/op && mkdir /app/op && echo new > /app/op/new && echo two > /app/keep && ln -s keep /app/link\n`;
   const dir = writeContext([{ name: 'Dockerfile', content: df }]);
   dirs.push(dir);
   const work = tempDir();
@@ -137,6 +139,9 @@ test('--output type=tar,dest=- and type=local,dest=DIR write the merged file tre
   assert.match(listing, /app\/link -> keep/);
   assert.match(listing, /bin\/busybox/);
   assert.not.match(listing, /gone/);
+  // /app/op was replaced (an opaque directory in the second layer): only its new content shows
+  assert.match(listing, /app\/op\/new/);
+  assert.not.match(listing, /app\/op\/old/);
   assert.not.match(listing, /\.wh\./);
   const keep = spawnSync('tar', ['-xOf', `${work}/fs.tar`, 'app/keep'], { encoding: 'utf8' });
   assert.is(keep.stdout, 'two\n');
