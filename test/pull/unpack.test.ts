@@ -257,4 +257,25 @@ test('bytes flipped in transit: the digest fails, the streamed snapshot is dropp
   removeDir(p.root);
 });
 
+test('two pulls --unpack of the same image into one store at once: both succeed, each layer is fetched and unpacked once', async () => {
+  const layers = [
+    await layer([{ name: 'one.bin', content: randomBytes(1_500_000) }], 'gzip'),
+    await layer([{ name: 'two.bin', content: randomBytes(1_500_000) }], 'gzip'),
+  ];
+  const ref = `${reg.host}/${await push('unpack/twice', layers)}`;
+  const p = await tempStore();
+  const [a, b] = await Promise.all([0, 1].map(() => tsd('pull', ['--unpack', '--progress=json', ref], { root: p.root })));
+  assert.is(a?.code, 0, a?.stderr);
+  assert.is(b?.code, 0, b?.stderr);
+  const all = [...events(a?.stderr ?? ''), ...events(b?.stderr ?? '')];
+  for (const l of layers) assert.is(all.filter((e) => e.event === 'done' && e.digest === l.digest).length, 1, `${l.digest} fetched once`);
+  const ids = chainIds(layers.map((l) => l.diffId as Digest));
+  for (const [i, id] of ids.entries()) {
+    assert.ok(existsSync(join(snapshotDir(p, id), `${i === 0 ? 'one' : 'two'}.bin`)));
+    assert.is(all.filter((e) => e.event === 'unpacked' && e.chainId === id).length, 2, 'each pull reports it unpacked');
+  }
+  assertNothingKept(p, [], []);
+  removeDir(p.root);
+});
+
 test.run();
