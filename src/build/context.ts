@@ -4,7 +4,7 @@
 // tar-stream reports, and its sha256 is taken from tsd-ctx's PAX record (the bytes are then not
 // looked at) or computed on the way, so a COPY's cache key never reads a file again. Tar entries are hostile until cleaned:
 // absolute names, `..` and duplicate names are refused or resolved here, once.
-import { createHash, hash as hashOnce } from 'node:crypto';
+import { createHash, hash as hashOnce, type Hash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -276,12 +276,22 @@ export const readContextTar = async (input: Readable, dir: string, file?: Contex
       // tsd-ctx sent the digest: the bytes need not be looked at here
       stream.on('data', (chunk: unknown) => (size += (chunk as Buffer).length));
     } else {
-      const hash = createHash('sha256');
+      // most files arrive in one chunk: hashed in one call, no Hash object (see read below)
+      let first: Buffer | undefined;
+      let hash: Hash | undefined;
       stream.on('data', (chunk: unknown) => {
         size += (chunk as Buffer).length;
-        hash.update(chunk as Buffer);
+        if (hash === undefined && first === undefined) first = chunk as Buffer;
+        else {
+          if (hash === undefined) {
+            hash = createHash('sha256');
+            hash.update(first!);
+            first = undefined;
+          }
+          hash.update(chunk as Buffer);
+        }
       });
-      stream.on('end', () => (digest = `sha256:${hash.digest('hex')}`));
+      stream.on('end', () => (digest = `sha256:${hash ? hash.digest('hex') : hashOnce('sha256', first ?? Buffer.alloc(0), 'hex')}`));
     }
     let digest = given;
     stream.on('end', () => {
