@@ -5,7 +5,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
-import { ExitCode, failure } from '../failure.js';
+import { ExitCode, failure, fromError } from '../failure.js';
 import { resolveImage } from '../store/image.js';
 import { holdImage, releaseLeases } from '../store/lease.js';
 import { openStore } from '../store/store.js';
@@ -50,7 +50,13 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
   // a lease on its blobs until the container's own record (containers/<id>/image, a gc root) is
   // written: a concurrent `tsd-store rm` + gc cannot take them in between (src/store/lease.ts)
-  if (!(await holdImage(p, img.right).catch(() => false))) return E.left(failure('ImageNotFound', `image ${imageName}: removed while starting (a concurrent gc); run again`, ExitCode.tool));
+  let held: boolean;
+  try {
+    held = await holdImage(p, img.right);
+  } catch (e) {
+    return E.left({ ...fromError(`lease image ${imageName}`)(e), exitCode: ExitCode.tool }); // the lease file cannot grow: a full disk
+  }
+  if (!held) return E.left(failure('ImageNotFound', `image ${imageName}: removed while starting (a concurrent gc); run again`, ExitCode.tool));
   // published ports need the supervisor (it runs the proxy): a foreground run with -p runs
   // supervised and attached to its log, as `docker run -p` without -d looks to the user
   const attached = o.publish.length > 0 && !o.detach && !o.print;
