@@ -116,10 +116,14 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
       broken ??= fromError('encode the context tar')(e);
       changedState();
     });
+    worker.on('exit', () => {
+      if (r.busy > 0) broken ??= failure('ContextEncode', 'encode the context tar: the worker thread exited', ExitCode.tool);
+      changedState();
+    });
     return r;
   };
 
-  /** Reads and hashes the small files of a job into one batch buffer the worker takes over. */
+  /** Reads the small files of a job into one batch buffer the worker takes over (and hashes). */
   const prefetch = (job: SegmentJob): { job: SegmentJob; batch: ArrayBuffer; failure?: SegmentFailure } => {
     let total = 1;
     for (const e of job.entries) if (e.type === 'file' && e.abs !== undefined && e.size! <= BIG) total += e.size!;
