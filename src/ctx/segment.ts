@@ -2,10 +2,11 @@
 // context into segments (a few hundred entries or about 1 MiB of small files, or one large
 // file); an Encoder reads each file once into its scratch buffer, hashes those bytes, hands
 // tar-stream whole buffers (`pack.entry(header, buffer)`) and copies what tar-stream emits into
-// large output buffers. Segments are independent (a tar is a plain sequence of entries), so
-// several encoders — on worker threads or on the main thread — may work on different segments
-// while the main thread writes their output in segment order: the bytes are the same however the
-// work was shared. Files larger than BIG are hashed in one pass and sent in a second one.
+// large output buffers. Segments are independent (a tar is a plain sequence of entries), so the
+// encoder on the main thread and the one on the worker thread (src/ctx/pack.ts decides) can take
+// turns as long as their output reaches stdout in segment order: the bytes are the same however
+// the work was shared. A segment's small files may come already read (`data`, by the main thread
+// for the worker). Files larger than BIG are hashed in one pass and sent in a second one.
 //
 // This module is plain data in, bytes out: it knows no threads. Files are opened with
 // O_NOFOLLOW|O_NONBLOCK and checked with fstat against the inode the walk saw, so a path
@@ -106,7 +107,7 @@ export class Encoder {
 
   constructor(private readonly out: Output) {}
 
-  private room(size: number): Buffer {
+  private scratchOf(size: number): Buffer {
     if (this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(size);
     return this.scratch;
   }
@@ -176,7 +177,7 @@ export class Encoder {
           else add({ name: e.name, type: 'file', size: data.length, ...base, pax: { ...(hex !== '' ? { [DIGEST_PAX_KEY]: `sha256:${hex}` } : {}), ...(e.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) } }, data);
         } else if (e.size! <= BIG) {
           const size = e.size!;
-          const scratch = this.room(small + size + 1);
+          const scratch = this.scratchOf(small + size + 1);
           const data = readSmall(e, scratch, small);
           small += size;
           add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, job.digests ? sha256Hex(data) : '') }, data);
@@ -208,7 +209,7 @@ export class Encoder {
   /** Hashes a large file in one pass, then sends it in a second, hashed again and compared. */
   private async sendLarge(pack: ReturnType<typeof tar.pack>, e: EntrySpec, header: Header, digests: boolean): Promise<void> {
     const size = e.size!;
-    const piece = this.room(PIECE);
+    const piece = this.scratchOf(PIECE);
     let digest = '';
     if (digests) {
       const h = crypto.createHash('sha256');
