@@ -728,7 +728,8 @@ static void index_logs(void) {
   for (int i = 0; i < 2; i++) {
     struct stat st;
     if (logfd[i] < 0 || fstat(logfd[i], &st) < 0) continue;
-    if (maxsize > 0 && st.st_size >= maxsize) {
+    /* rotate at 15/16: the last sixteenth is headroom for writes made before a busy machine woke us */
+    if (maxsize > 0 && st.st_size >= maxsize - maxsize / 16) {
       rotate(i);
       if (fstat(logfd[i], &st) < 0) continue;
     }
