@@ -187,13 +187,14 @@ const makeBigTree = (n: number, extra: [string, Buffer][] = []): string => {
   return dir;
 };
 
-test('the same bytes into a pipe, a file and a socket, with and without the worker thread', async () => {
+test('the same bytes into a pipe, a file and a socket, with and without the worker thread, and through the stdout stream', async () => {
   const dir = makeBigTree(1500, [['big.bin', Buffer.alloc(9 * 1024 * 1024 + 3, 9)]]);
   const out = tempDir('tsd-ctx-out-');
   try {
     const bin = join(REPO, 'bin', 'tsd-ctx');
     const want = sha((await ctx([dir], { env: { TSD_CTX_THREADS: '0' } })).out);
     assert.is(sha((await ctx([dir], { env: { TSD_CTX_THREADS: '1' } })).out), want, 'socket, worker');
+    assert.is(sha((await ctx([dir], { env: { TSD_CTX_STREAM: '1' } })).out), want, 'through the stdout stream');
     for (const threads of ['0', '1']) {
       const env = { ...process.env, TSD_CTX_THREADS: threads, SOURCE_DATE_EPOCH: '' };
       const piped = spawnSync('sh', ['-c', `"${bin}" "${dir}" | cat > "${out}/piped.tar"`], { env });
