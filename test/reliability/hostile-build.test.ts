@@ -37,7 +37,7 @@ const build = (files: Record<string, Buffer | string>, dockerfile: string, tag: 
   for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
   writeFileSync(join(dir, 'Dockerfile'), dockerfile);
   const cmd = `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} -q -t ${tag}`;
-  return watched('/bin/bash', ['-o', 'pipefail', '-c', cmd, dir], { env: { TSD_ROOT: p.root }, timeoutMs: 180_000 });
+  return watched('/bin/bash', ['--norc', '-o', 'pipefail', '-c', cmd, dir], { env: { TSD_ROOT: p.root }, timeoutMs: 180_000 });
 };
 
 const outcome = (r: { code: number; stderr: string }) => (r.code === 0 ? 'ok' : 'refused');
@@ -117,7 +117,7 @@ test('context symlinks that point outside the context are never followed by the 
     writeFileSync(join(dir, 'Dockerfile'), `FROM ${BUSYBOX}\n${step}\n`);
     const tag = `localhost/links-${i}:1`;
     const cmd = `${join(REPO, 'bin/tsd-ctx')} "$0" | ${join(REPO, 'bin/tsd-build')} -q -t ${tag}`;
-    const r = await watched('/bin/bash', ['-o', 'pipefail', '-c', cmd, dir], { env: { TSD_ROOT: p.root } });
+    const r = await watched('/bin/bash', ['--norc', '-o', 'pipefail', '-c', cmd, dir], { env: { TSD_ROOT: p.root } });
     assertClean(name, r, 'tsd-build');
     assert.is(sentinel.fingerprint(), before, name);
     if (r.code === 0) {
