@@ -134,6 +134,11 @@ export const cacheRoots = async (p: StorePaths, opts: { maxBytes?: number } = {}
   return keep;
 };
 
+/** After a gc: removes the entries whose layer blob is gone (they could only ever miss). */
+export const dropDeadEntries = async (p: StorePaths): Promise<void> => {
+  for (const r of await listCache(p)) if (r.blob && !(await hasBlob(p, r.blob))) await fs.unlink(r.path).catch(() => undefined);
+};
+
 /** Removes every cache entry (`tsd-store gc --all` style); cache mount dirs are kept. */
 export const clearCache = async (p: StorePaths): Promise<void> => {
   await fs.rm(stepsDir(p), { recursive: true, force: true });

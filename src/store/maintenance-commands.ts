@@ -8,6 +8,7 @@ import { jsonFlag, rootOption } from '../cli/options.js';
 import { processIo, write, type CommandResult } from '../cli/shell.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { humanSize, table } from './listing.js';
+import type { StorePaths } from './layout.js';
 import { openStore } from './store.js';
 
 const io = processIo();
@@ -53,6 +54,12 @@ const withCacheRoots = async (keepCache: string | undefined): Promise<E.Either<F
   return E.right(undefined);
 };
 
+/** The build cache entries whose layers this gc reclaimed are misses now: remove them too. */
+const dropDeadCacheEntries = (p: StorePaths, dryRun: boolean): TE.TaskEither<Failure, void> => async () => {
+  if (!dryRun) await (await import('../build/cache.js')).dropDeadEntries(p);
+  return E.right(undefined);
+};
+
 export const gcCmd = command({
   name: 'gc',
   description: 'remove every blob that no image, container, root or live lease needs',
@@ -63,7 +70,7 @@ export const gcCmd = command({
     if (E.isLeft(cache)) return cache;
     return pipe(
       openStore(root),
-      TE.chain((p) => gc(p, { dryRun })),
+      TE.chain((p) => pipe(gc(p, { dryRun }), TE.chainFirst(() => dropDeadCacheEntries(p, dryRun)))),
       TE.chain((r) => async () => {
         await printGc(r, json, dryRun);
         return ok();
@@ -82,7 +89,7 @@ export const pruneCmd = command({
     if (E.isLeft(cache)) return cache;
     return pipe(
       openStore(root),
-      TE.chain((p) => prune(p, { dryRun })),
+      TE.chain((p) => pipe(prune(p, { dryRun }), TE.chainFirst(() => dropDeadCacheEntries(p, dryRun)))),
       TE.chain((r) => async () => {
         await printGc(r, json, dryRun);
         return ok();

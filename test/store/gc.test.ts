@@ -185,8 +185,11 @@ test('build cache layers: gc reclaims them by default, --keep-cache SIZE keeps t
   assert.is(kept.code, 0, kept.stderr);
   assert.equal(JSON.parse(kept.stdout).removed, []);
   assert.ok(existsSync(p.blob(digest)));
+  const { listCache } = await import('../../src/build/cache.js');
+  assert.is((await listCache(p)).length, 1, 'gc --keep-cache keeps the entry');
   const plain = await tsd('store', ['gc', '--json'], { root: p.root });
   assert.equal(JSON.parse(plain.stdout).removed.map((b: { digest: string }) => b.digest), [digest]);
+  assert.equal(await listCache(p), [], 'the entry of a reclaimed layer goes with it');
   removeDir(p.root);
 });
 
