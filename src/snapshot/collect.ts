@@ -15,7 +15,7 @@ import { isDigest, type Digest } from '../oci/digest.js';
 import { MAX_MANIFEST_SIZE } from '../oci/manifest.js';
 import type { StorePaths } from '../store/layout.js';
 import { chainIds } from './chain-id.js';
-import { listSnapshots, removeSnapshot, removeStaleTemps, snapshotHome } from './snapshot.js';
+import { listSnapshots, removeStaleTemps, setSnapshotAside, settleAside, snapshotHome } from './snapshot.js';
 
 /**
  * A snapshot younger than this is kept whatever names it: an operation in flight may need it.
@@ -70,20 +70,8 @@ export interface SnapshotRoots {
   readonly leased: ReadonlySet<string>;
 }
 
-/**
- * Removes every snapshot nothing keeps. The snapshots are listed first and the roots read after
- * (`roots()`: a fresh walk): an operation that made or found a snapshot before the listing has
- * leased its layer, tagged its image or recorded its container by the time the roots are read.
- * Returns the chain IDs removed (or that would be, with dryRun).
- */
-export const collectSnapshots = async (
-  p: StorePaths,
-  roots: () => Promise<E.Either<Failure, SnapshotRoots>>,
-  options: CollectOptions = {},
-): Promise<E.Either<Failure, readonly Digest[]>> => {
-  const listed = await listSnapshots(p)();
-  if (E.isLeft(listed)) return listed;
-  if (listed.right.length === 0) return E.right([]);
+/** The chain IDs the roots keep, and the layer blobs live leases name. */
+const keptBy = async (p: StorePaths, roots: () => Promise<E.Either<Failure, SnapshotRoots>>): Promise<E.Either<Failure, { keep: Set<string>; leased: ReadonlySet<string> }>> => {
   const fresh = await roots();
   if (E.isLeft(fresh)) return fresh;
   const { reached, leased } = fresh.right;
@@ -93,20 +81,56 @@ export const collectSnapshots = async (
     const ids = await diffIdsOf(p.blob(d));
     if (ids) for (const c of chainIds(ids)) keep.add(c);
   }
+  return E.right({ keep, leased });
+};
+
+/**
+ * Removes every snapshot nothing keeps. The snapshots are listed first and the roots read after
+ * (`roots()`: a fresh walk): an operation that made or found a snapshot before the listing has
+ * leased its layer, tagged its image or recorded its container by the time the roots are read.
+ * An operation that finds one later (a tsd-run of an image no name keeps) is covered by the
+ * second read: the unkept snapshots are set aside first, the roots read again, and what that read
+ * keeps is put back (snapshot.ts, setSnapshotAside).
+ * Returns the chain IDs removed (or that would be, with dryRun).
+ */
+export const collectSnapshots = async (
+  p: StorePaths,
+  roots: () => Promise<E.Either<Failure, SnapshotRoots>>,
+  options: CollectOptions = {},
+): Promise<E.Either<Failure, readonly Digest[]>> => {
+  // first what killed processes left: a dead gc's snapshots set aside go back, to be decided here
+  if (options.dryRun !== true) await removeStaleTemps(p);
+  const listed = await listSnapshots(p)();
+  if (E.isLeft(listed)) return listed;
+  if (listed.right.length === 0) return E.right([]);
+  const first = await keptBy(p, roots);
+  if (E.isLeft(first)) return first;
+  const kept = (k: { keep: Set<string>; leased: ReadonlySet<string> }, s: (typeof listed.right)[number]) => k.keep.has(s.chainId) || (s.layer !== undefined && k.leased.has(s.layer.digest));
   const now = options.now ?? Date.now();
-  const removed: Digest[] = [];
+  const candidates: (typeof listed.right)[number][] = [];
   for (const s of listed.right) {
-    if (keep.has(s.chainId) || (s.layer !== undefined && leased.has(s.layer.digest))) continue;
+    if (kept(first.right, s)) continue;
     const st = await fs.stat(snapshotHome(p, s.chainId)).catch(() => undefined);
     if (st === undefined) continue; // removed meanwhile
     if (now - st.mtimeMs < graceMs()) continue; // mtime: when its last entry (snapshot.json) was written
-    if (options.dryRun !== true) {
-      const r = await removeSnapshot(p, s.chainId)();
-      if (E.isLeft(r)) return r;
-      if (!r.right) continue;
-    }
-    removed.push(s.chainId);
+    candidates.push(s);
   }
-  if (options.dryRun !== true) await removeStaleTemps(p);
+  if (options.dryRun === true) return E.right(candidates.map((s) => s.chainId));
+  const aside: { s: (typeof listed.right)[number]; path: string }[] = [];
+  for (const s of candidates) {
+    const r = await setSnapshotAside(p, s.chainId)();
+    if (E.isLeft(r)) return r;
+    if (r.right !== undefined) aside.push({ s, path: r.right });
+  }
+  const second = aside.length > 0 ? await keptBy(p, roots) : first;
+  const removed: Digest[] = [];
+  for (const { s, path } of aside) {
+    // a failed second read keeps everything: removing on a guess is what this step exists to avoid
+    const keep = E.isLeft(second) || kept(second.right, s);
+    const r = await settleAside(p, path, s.chainId, keep)();
+    if (E.isLeft(r)) return r;
+    if (!keep) removed.push(s.chainId);
+  }
+  if (E.isLeft(second)) return second;
   return E.right(removed);
 };

@@ -51,6 +51,8 @@ export interface SnapshotInfo {
 
 const UNPACK_PREFIX = '.unpack-';
 const REMOVE_PREFIX = '.remove-';
+/** gc's first step of a removal: `.aside-<pid>-<start>-<chain hex>`, put back when still needed */
+const ASIDE_PREFIX = '.aside-';
 const HEX64 = /^[a-f0-9]{64}$/;
 
 export const snapshotHome = (p: StorePaths, chainId: Digest): string => join(p.snapshots, hexOf(chainId));
@@ -204,6 +206,13 @@ export const removeStaleTemps = async (p: StorePaths): Promise<number> => {
     } else if (name.startsWith(REMOVE_PREFIX)) {
       const [pid, start] = name.slice(REMOVE_PREFIX.length).split('-');
       stale = !isAlive({ pid: Number(pid), start: start ?? '' });
+    } else if (name.startsWith(ASIDE_PREFIX)) {
+      // a gc killed between setting a snapshot aside and deciding: put it back (the next gc decides)
+      const [pid, start, hex] = name.slice(ASIDE_PREFIX.length).split('-');
+      if (!isAlive({ pid: Number(pid), start: start ?? '' }) && hex !== undefined && HEX64.test(hex)) {
+        await settleAside(p, join(p.snapshots, name), `sha256:${hex}` as Digest, true)();
+      }
+      continue;
     }
     if (stale) {
       await fs.rm(join(p.snapshots, name), { recursive: true, force: true }).catch(() => undefined);
@@ -262,6 +271,35 @@ export const listSnapshots = (p: StorePaths): TE.TaskEither<Failure, readonly Sn
  * Removes one snapshot (gc calls this for unreachable ones): renamed aside under its lock first,
  * so no reader ever sees half of it. True when it existed.
  */
+/**
+ * gc's removal, in two steps so that a user who found the snapshot just before can keep it: set it
+ * aside (renamed away under its lock; returns where, or undefined when it is gone), then, after gc
+ * has read its roots again, `settleAside` puts it back or removes it. A tsd-run or build leases
+ * the image's blobs before it checks its snapshots, so either the second read sees that lease or
+ * the check saw the snapshot missing and unpacks it again.
+ */
+export const setSnapshotAside = (p: StorePaths, chainId: Digest): TE.TaskEither<Failure, string | undefined> =>
+  withLock(snapshotLock(p, chainId))(
+    TE.tryCatch(async () => {
+      const home = snapshotHome(p, chainId);
+      if (!(await exists(home))) return undefined;
+      const { pid, start } = currentProcess();
+      const aside = join(p.snapshots, `${ASIDE_PREFIX}${pid}-${start}-${hexOf(chainId)}`);
+      await fs.rename(home, aside);
+      return aside;
+    }, fromError(`set snapshot ${chainId} aside`)),
+  );
+
+/** Puts a snapshot set aside back (`keep`; unless an unpack made it anew meanwhile) or removes it. */
+export const settleAside = (p: StorePaths, aside: string, chainId: Digest, keep: boolean): TE.TaskEither<Failure, void> =>
+  withLock(snapshotLock(p, chainId))(
+    TE.tryCatch(async () => {
+      const home = snapshotHome(p, chainId);
+      if (keep && !(await exists(home))) await fs.rename(aside, home);
+      else await fs.rm(aside, { recursive: true, force: true });
+    }, fromError(`settle snapshot ${chainId}`)),
+  );
+
 export const removeSnapshot = (p: StorePaths, chainId: Digest): TE.TaskEither<Failure, boolean> =>
   withLock(snapshotLock(p, chainId))(
     TE.tryCatch(async () => {

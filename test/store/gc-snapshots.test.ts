@@ -1,7 +1,7 @@
 // gc collects unpacked layers (snapshots) with the blobs: the snapshot of an image that is
 // untagged and pruned goes; one a container stacks, one a tagged image needs, one a live lease
 // names and one made in the last ten minutes stay (docs/snapshots.md, src/snapshot/collect.ts).
-import { appendFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -103,6 +103,46 @@ test('roots are read after the snapshots are listed: a layer leased in between k
   endMyLeases(p);
   const gone = await collectSnapshots(p, () => reachFromRoots(p));
   assert.equal(gone, E.right([...img.ids]));
+  removeDir(p.root);
+});
+
+test('a container that finds an unkept snapshot while gc decides keeps it: gc sets it aside, reads the roots again, puts it back', async () => {
+  const p = await tempStore();
+  const img = await unpacked(p, 'localhost/found:1', [[{ name: 'f', content: 'found late' }]]);
+  assert.is((await tsd('store', ['rm', 'localhost/found:1'], { root: p.root })).code, 0);
+  endMyLeases(p);
+  age(p, img.ids);
+  let reads = 0;
+  const kept = await collectSnapshots(p, async () => {
+    // the second read: meanwhile a tsd-run leased the image and recorded its container
+    if (++reads === 2) {
+      mkdirSync(join(p.containers, 'late'), { recursive: true });
+      writeFileSync(join(p.containers, 'late', 'snapshots'), `${img.ids.join('\n')}\n`);
+    }
+    return reachFromRoots(p);
+  });
+  assert.is(reads, 2);
+  assert.equal(kept, E.right([]));
+  assert.equal(snapshots(p), [...img.ids]);
+  assert.equal(readdirSync(p.snapshots).filter((n) => n.startsWith('.')), [], 'nothing left aside');
+  rmSync(join(p.containers, 'late'), { recursive: true });
+  assert.equal(await collectSnapshots(p, () => reachFromRoots(p)), E.right([...img.ids]));
+  assert.equal(snapshots(p), []);
+  removeDir(p.root);
+});
+
+test('a snapshot a killed gc left aside is put back by the next one, which then decides', async () => {
+  const p = await tempStore();
+  const img = await unpacked(p, 'localhost/aside:1', [[{ name: 'a', content: 'aside' }]]);
+  endMyLeases(p);
+  const id = img.ids[0] as Digest;
+  // pid 2^22 + 1 is above Linux's pid_max: no such process is alive
+  const aside = join(p.snapshots, `.aside-4194305-1-${id.slice('sha256:'.length)}`);
+  renameSync(snapshotHome(p, id), aside);
+  assert.equal(snapshots(p), []);
+  assert.is((await tsd('store', ['gc'], { root: p.root })).code, 0);
+  assert.equal(snapshots(p), [id], 'the tagged image keeps the snapshot put back');
+  assert.equal(readdirSync(p.snapshots).filter((n) => n.startsWith('.aside-')), []);
   removeDir(p.root);
 });
 
