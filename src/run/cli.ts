@@ -1,11 +1,10 @@
 // tsd-run: `tsd-run [OPTIONS] IMAGE [CMD…]` runs a container; `tsd-run VERB …` manages them
 // (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach). The first word decides:
 // a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
-// Only the shell is loaded up front; the run path and the verbs are loaded on demand, so a
-// container's start pays for no code it does not use (bench/run).
-import * as E from 'fp-ts/lib/Either.js';
-import { processIo, runMain, write, type CommandResult, type Io } from '../cli/io.js';
-import { ExitCode } from '../failure.js';
+// Only this shell is loaded up front; the run path and the verbs are loaded on demand, so a
+// container's start pays for no code it does not use (bench/run): a run loads this file and the
+// run path's one module (which carries runMain and processIo too), no shared chunk.
+import type { CommandResult, Io } from '../cli/io.js';
 
 /** The run path bundled alone (one module to load, scripts/build.mjs) beside this file in dist/; from src/ (tests), the module itself. */
 const loadRunCommand = (): Promise<typeof import('./run-command.js')> =>
@@ -13,12 +12,21 @@ const loadRunCommand = (): Promise<typeof import('./run-command.js')> =>
 
 const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach'];
 
+/** True when argv runs a container (not a verb, not help; no argument: an image JSON line on stdin). */
+const isRun = (first: string | undefined): boolean => first !== '--help' && first !== 'help' && (first === undefined || !VERB_NAMES.includes(first));
+
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;
   // no argument at all and a pipe on stdin: `tsd-build . | tsd-run` runs the image it names
   if (first === undefined && !io.isTTY.stdin) return (await loadRunCommand()).runCommand([], io);
   if (first === undefined || first === '--help' || first === 'help') {
-    const [{ usage }, { verbHelp }] = await Promise.all([import('./run-command.js'), import('./verbs.js')]);
+    const [{ usage }, { verbHelp }, { write }, { ExitCode }, E] = await Promise.all([
+      import('./run-command.js'),
+      import('./verbs.js'),
+      import('../cli/io.js'),
+      import('../failure.js'),
+      import('fp-ts/lib/Either.js'),
+    ]);
     await write(first === undefined ? io.stderr : io.stdout, `${usage}\n\n${verbHelp()}`);
     return E.right(first === undefined ? ExitCode.user : 0);
   }
@@ -30,4 +38,6 @@ export const main = async (argv: readonly string[], io: Io): Promise<CommandResu
   return runCommand(first === 'run' ? rest : argv, io);
 };
 
-void runMain('tsd-run', () => main(process.argv.slice(2), processIo()));
+const argv = process.argv.slice(2);
+const shell = isRun(argv[0]) ? await loadRunCommand() : await import('../cli/io.js');
+void shell.runMain('tsd-run', () => main(argv, shell.processIo()));

@@ -7,12 +7,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure, fromError } from '../failure.js';
 import { resolveImage } from '../store/image.js';
-import { holdImage, releaseLeases } from '../store/lease.js';
+import { holdImage, holdImageSync, releaseLeases } from '../store/lease.js';
+import { layoutReadySync, resolveImageSync } from '../store/image-sync.js';
+import { defaultRoot, paths, type StorePaths } from '../store/layout.js';
 import { openStore } from '../store/store.js';
 import { helpText } from './argv.js';
 import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
-import type { StorePaths } from '../store/layout.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
 import { unmountRootfs } from './rootfs.js';
 import { runOnce, type Stdio } from './runtime.js';
@@ -35,7 +36,10 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     await write(io.stdout, helpText(usage, RUN_FLAGS));
     return E.right(0);
   }
-  const store = await openStore(o.root)();
+  // the store's layout, the image and its lease in synchronous calls when all is plain (nothing
+  // to overlap them with: each async call is a thread-pool round trip), else the async path
+  const ready = paths(o.root ?? defaultRoot());
+  const store = layoutReadySync(ready) ? E.right(ready) : await openStore(o.root)();
   if (E.isLeft(store)) return store;
   const p = store.right;
   let imageName = o.image;
@@ -46,13 +50,14 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     if (E.isLeft(m)) return E.left({ ...m.left, exitCode: ExitCode.tool });
     imageName = m.right.ref ?? m.right.digest;
   }
-  const img = await resolveImage(p, imageName)();
+  const quick = resolveImageSync(p, imageName);
+  const img = quick !== undefined ? E.right(quick) : await resolveImage(p, imageName)();
   if (E.isLeft(img)) return E.left({ ...img.left, message: img.left.message, exitCode: ExitCode.tool });
   // a lease on its blobs until the container's own record (containers/<id>/image, a gc root) is
   // written: a concurrent `tsd-store rm` + gc cannot take them in between (src/store/lease.ts)
   let held: boolean;
   try {
-    held = await holdImage(p, img.right);
+    held = holdImageSync(p, img.right) || (await holdImage(p, img.right));
   } catch (e) {
     return E.left({ ...fromError(`lease image ${imageName}`)(e), exitCode: ExitCode.tool }); // the lease file cannot grow: a full disk
   }
@@ -140,3 +145,6 @@ const attach = async (p: StorePaths, record: ContainerRecord, o: RunOptions, io:
   if (o.rm && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
   return code;
 };
+
+// the shell (src/run/cli.ts) takes these from here on the run path: one module to load
+export { processIo, runMain } from '../cli/io.js';

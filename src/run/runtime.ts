@@ -3,7 +3,8 @@
 // returns the container's exit code; a failure of the runtime itself is classified as Docker
 // does: 127 command not found, 126 cannot invoke, 125 anything else.
 import { spawn, type StdioOptions } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
@@ -128,8 +129,14 @@ export const runOnce = (input: RunOnceInput): TE.TaskEither<Failure, Exit> => as
     const e = result.error as NodeJS.ErrnoException;
     return { _tag: 'Left', left: failure('RuntimeNotFound', e.code === 'ENOENT' ? `runtime ${rt.binary}: not installed` : `runtime ${rt.binary}: ${e.message}`, ExitCode.tool) };
   }
-  const logText = await readFile(log, 'utf8').catch(() => '');
-  await rm(log, { force: true });
+  // small and local: synchronous calls (no thread-pool round trips on a container's way out)
+  let logText = '';
+  try {
+    logText = readFileSync(log, 'utf8');
+  } catch {
+    /* no log: nothing went wrong that the runtime wrote down */
+  }
+  rmSync(log, { force: true });
   const errors = runtimeLogErrors(logText);
   const oomKilled = keep ? await oomKilledIn(input.memoryCgroup as string) : false;
   if (keep || result.signal !== null || errors.length > 0) {

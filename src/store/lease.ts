@@ -6,7 +6,7 @@
 // The order that makes gc safe: a writer records a digest in its lease *before* it checks
 // whether the blob exists; gc moves a blob aside *before* it reads the leases a second time and
 // puts back what a lease now names. Either gc sees the lease, or the writer sees the blob missing.
-import { appendFileSync, mkdirSync, promises as fs } from 'node:fs';
+import { appendFileSync, mkdirSync, promises as fs, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { isForeignLayer } from '../oci/media-type.js';
@@ -60,10 +60,26 @@ export const liveLeases = async (p: StorePaths): Promise<Set<string>> => {
  * name cannot take them away. False when some were gone already (a gc won the race).
  */
 export const holdImage = async (p: StorePaths, img: ResolvedImage): Promise<boolean> => {
-  const layers = img.manifest.layers.filter((l) => !isForeignLayer(l.mediaType)).map((l) => l.digest);
-  const digests = [...new Set([img.entry.digest, img.manifestDescriptor.digest, img.configDigest, ...layers])];
+  const digests = imageBlobs(img);
   for (const d of digests) leaseBlob(p, d);
   return (await Promise.all(digests.map((d) => hasBlob(p, d)))).every(Boolean);
+};
+
+/** The blobs holdImage leases: the entry, the manifest, the config and the (non-foreign) layers. */
+const imageBlobs = (img: ResolvedImage): Digest[] => {
+  const layers = img.manifest.layers.filter((l) => !isForeignLayer(l.mediaType)).map((l) => l.digest);
+  return [...new Set([img.entry.digest, img.manifestDescriptor.digest, img.configDigest, ...layers])];
+};
+
+/**
+ * holdImage in synchronous calls (tsd-run's foreground start, which has nothing to overlap them
+ * with): true once all are leased and present; false when some blob is not a file in blobs/
+ * right now, and then holdImage (which waits out a gc's aside) has the last word.
+ */
+export const holdImageSync = (p: StorePaths, img: ResolvedImage): boolean => {
+  const digests = imageBlobs(img);
+  for (const d of digests) leaseBlob(p, d);
+  return digests.every((d) => statSync(p.blob(d), { throwIfNoEntry: false })?.isFile() === true);
 };
 
 /**
