@@ -19,10 +19,10 @@ import { inParallel } from '../registry/parallel.js';
 import { silent, type Report } from '../registry/progress.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../registry/retry.js';
 import { Session } from '../registry/session.js';
-import { hasBlob, putBytes, readBlob } from '../store/blob.js';
+import { hasBlob, hasBlobSync, putBytes, readBlob, readBlobSync } from '../store/blob.js';
 import { tagDescriptor } from '../store/image.js';
 import { fsyncPath } from '../store/durable.js';
-import { readIndex } from '../store/index-file.js';
+import { readIndexSync } from '../store/index-file.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
 import { chainIds } from '../snapshot/chain-id.js';
@@ -91,12 +91,27 @@ const resolve = async (ref: Reference, options: PullOptions, report: Report): Pr
   throw lastFailure ?? failure('NotFound', `${manifestWhat(ref.domain, ref.path, reference)}: not found`, ExitCode.notFound);
 };
 
-/** Stores manifest bytes unless present (leased first, see lease.ts). */
-const keepBytes = async (p: StorePaths, bytes: Buffer, digest: Digest, what: string): Promise<void> => {
+/** Stores manifest bytes unless present (leased first, see lease.ts); true when it wrote them. */
+const keepBytes = async (p: StorePaths, bytes: Buffer, digest: Digest, what: string): Promise<boolean> => {
   leaseBlob(p, digest);
-  if (await hasBlob(p, digest)) return;
+  if (hasBlobSync(p, digest) || (await hasBlob(p, digest))) return false;
   const r = await putBytes(p, bytes, { digest, size: bytes.length }, what)();
   if (E.isLeft(r)) throw r.left;
+  return true;
+};
+
+/**
+ * The warm re-pull: when every blob is in the store already (each leased before it is looked
+ * for, as fetchBlob does), the config's bytes, read and verified synchronously. Undefined when
+ * anything is missing or odd: then the pull takes its ordinary path, which fetches, waits for a
+ * running gc, or names the fault. Saves some ten thread-pool round trips per re-pull.
+ */
+const presentConfig = (p: StorePaths, config: Descriptor, layers: readonly Descriptor[]): Buffer | undefined => {
+  for (const d of [config, ...layers]) {
+    leaseBlob(p, d.digest);
+    if (!hasBlobSync(p, d.digest)) return undefined;
+  }
+  return readBlobSync(p, config.digest, MAX_CONFIG_SIZE);
 };
 
 const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig> => {
@@ -182,42 +197,58 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   const configWhat = `config ${manifest.config.digest} of ${ref.domain}/${repo}`;
   if (manifest.config.size > MAX_CONFIG_SIZE) throw failure('ConfigTooLarge', `${configWhat}: ${manifest.config.size} bytes, more than ${MAX_CONFIG_SIZE}; refused`, ExitCode.tool);
   let config: ImageConfig | undefined;
-  const fetchedConfig = await fetchBlob(p, session, repo, manifest.config, report, async (path) => {
-    config = await decodeConfigFile(path, configWhat);
-  });
-  if (fetchedConfig === 'present') {
-    const bytes = await readBlob(p, manifest.config.digest, MAX_CONFIG_SIZE)();
-    if (E.isLeft(bytes)) throw bytes.left;
-    const c = decodeImageConfig(bytes.right);
+  // whether this pull gave any blob its name (then its directory entry still needs an fsync)
+  let wrote = false;
+  const present = options.unpack ? undefined : presentConfig(p, manifest.config, plan.right.layers);
+  if (present !== undefined) {
+    for (const d of [manifest.config, ...plan.right.layers]) report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
+    const c = decodeImageConfig(present);
     if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
     config = c.right;
+  } else {
+    const fetchedConfig = await fetchBlob(p, session, repo, manifest.config, report, async (path) => {
+      config = await decodeConfigFile(path, configWhat);
+    });
+    if (fetchedConfig === 'present') {
+      const bytes = await readBlob(p, manifest.config.digest, MAX_CONFIG_SIZE)();
+      if (E.isLeft(bytes)) throw bytes.left;
+      const c = decodeImageConfig(bytes.right);
+      if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
+      config = c.right;
+    } else wrote = true;
   }
 
   const cfg = config as ImageConfig;
   const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, cfg, configWhat, report) : undefined;
-  try {
-    await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
-      const how = await fetchBlob(p, session, repo, l, report, undefined, unpacking?.sink(options.unpackStream, l)).catch((e) => {
-        throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+  if (present === undefined) {
+    try {
+      await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
+        const how = await fetchBlob(p, session, repo, l, report, undefined, unpacking?.sink(options.unpackStream, l)).catch((e) => {
+          throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+        });
+        if (how !== 'present') wrote = true;
+        unpacking?.ready(l.digest, how === 'unpacked');
       });
-      unpacking?.ready(l.digest, how === 'unpacked');
-    });
-  } finally {
-    await unpacking?.settled();
+    } finally {
+      await unpacking?.settled();
+    }
   }
   const unpacked = await unpacking?.settled();
   if (unpacked) throw unpacked;
 
   // manifests last, then the name: nothing named can reach a missing blob
-  await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest');
-  if (topDoc.kind === 'index') await keepBytes(p, top.bytes, top.digest, 'index');
+  if (await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest')) wrote = true;
+  if (topDoc.kind === 'index' && (await keepBytes(p, top.bytes, top.digest, 'index'))) wrote = true;
   const declared = topDoc.kind === 'index' ? topDoc.index.mediaType : topDoc.manifest.mediaType;
   const entry: Descriptor = { mediaType: declared ?? top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
-  // the blobs' directory entries (renamed by this pull or by another, see fetch.ts) are made
-  // durable before anything names them
-  for (const alg of new Set([manifest.config, ...manifest.layers].map((d) => algorithmOf(d.digest)))) await fsyncPath(p.blobDir(alg));
-  const index = await readIndex(p)();
+  const index = readIndexSync(p);
   const already = E.isRight(index) && index.right.manifests.some((d) => d.digest === entry.digest && d.annotations?.[REF_NAME] === name);
+  // the blobs' directory entries (renamed by this pull or by another, see fetch.ts) are made
+  // durable before anything names them. When this pull renamed nothing and the name names this
+  // digest already, whoever wrote that name made them durable first: no fsync (a warm re-pull).
+  if (wrote || !already) {
+    for (const alg of new Set([manifest.config, ...manifest.layers].map((d) => algorithmOf(d.digest)))) await fsyncPath(p.blobDir(alg));
+  }
   if (!already) {
     const tagged = await tagDescriptor(p, entry, name)();
     if (E.isLeft(tagged)) throw tagged.left;

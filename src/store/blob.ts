@@ -2,7 +2,7 @@
 // same file system while its digest and size are computed, fsynced, checked against what was
 // expected, and only then renamed to its final name. Nothing partial or wrong ever has a final name.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -126,6 +126,33 @@ const lookTwice = async <A>(p: StorePaths, digest: Digest, look: () => Promise<A
 
 export const hasBlob = async (p: StorePaths, digest: Digest): Promise<boolean> =>
   lookTwice(p, digest, () => fs.stat(p.blob(digest))).then((s) => s.isFile(), () => false);
+
+/**
+ * Whether the blob is in the store, answered synchronously (one stat, no thread-pool round trip:
+ * a warm re-pull's start-up). False when it is not plainly there, gc-held-aside included: the
+ * caller then asks `hasBlob`, which waits for a running gc.
+ */
+export const hasBlobSync = (p: StorePaths, digest: Digest): boolean => {
+  try {
+    return statSync(p.blob(digest)).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * A small blob read whole and verified, synchronously; undefined when it is missing, larger than
+ * `max` or does not match its digest (the caller then takes `readBlob`, which waits for a running
+ * gc and names the fault).
+ */
+export const readBlobSync = (p: StorePaths, digest: Digest, max: number): Buffer | undefined => {
+  try {
+    const bytes = readFileSync(p.blob(digest));
+    return bytes.length <= max && digestOf(bytes, algorithmOf(digest)) === digest ? bytes : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 export const blobSize = (p: StorePaths, digest: Digest): TE.TaskEither<Failure, number> =>
   TE.tryCatch(async () => (await lookTwice(p, digest, () => fs.stat(p.blob(digest)))).size, (e) => missingOr(digest, e));

@@ -1,6 +1,6 @@
 // IndexFile: the layout's index.json, the store's only table of names. Every change happens
 // under the index lock, is written to a temp file, fsynced, and renamed over the old one.
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -27,14 +27,19 @@ export const initLayout = (p: StorePaths): TE.TaskEither<Failure, void> =>
     });
   }, fromError(`create store ${p.root}`));
 
-export const readIndex = (p: StorePaths): TE.TaskEither<Failure, Index> => async () => {
-  let text: string;
+/**
+ * Whether the layout initLayout makes is all there already (four stats, synchronously): then a
+ * tool that starts often (a warm tsd-pull) skips initLayout's six thread-pool round trips.
+ */
+export const layoutComplete = (p: StorePaths): boolean => {
   try {
-    text = await fs.readFile(p.index, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return E.right(emptyIndex());
-    return E.left(fromError(`read ${p.index}`)(e));
+    return statSync(p.blobs + '/sha256').isDirectory() && statSync(p.ingest).isDirectory() && statSync(p.ociLayout).isFile() && statSync(p.index).isFile();
+  } catch {
+    return false;
   }
+};
+
+const decodeIndexText = (p: StorePaths, text: string): E.Either<Failure, Index> => {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -44,6 +49,29 @@ export const readIndex = (p: StorePaths): TE.TaskEither<Failure, Index> => async
   return E.mapLeft((f: Failure) => failure('CorruptIndex', `store index ${p.index}: ${f.message} (run tsd-store fsck)`, ExitCode.tool))(
     decodeIndex(json),
   );
+};
+
+export const readIndex = (p: StorePaths): TE.TaskEither<Failure, Index> => async () => {
+  let text: string;
+  try {
+    text = await fs.readFile(p.index, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return E.right(emptyIndex());
+    return E.left(fromError(`read ${p.index}`)(e));
+  }
+  return decodeIndexText(p, text);
+};
+
+/** readIndex, synchronously (a warm re-pull's start-up: one read, no thread-pool round trips). */
+export const readIndexSync = (p: StorePaths): E.Either<Failure, Index> => {
+  let text: string;
+  try {
+    text = readFileSync(p.index, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return E.right(emptyIndex());
+    return E.left(fromError(`read ${p.index}`)(e));
+  }
+  return decodeIndexText(p, text);
 };
 
 const writeIndex = (p: StorePaths, index: Index): TE.TaskEither<Failure, void> =>

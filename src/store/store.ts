@@ -2,7 +2,7 @@
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import type { Failure } from '../failure.js';
-import { initLayout } from './index-file.js';
+import { initLayout, layoutComplete } from './index-file.js';
 import { defaultRoot, paths, type StorePaths } from './layout.js';
 
 export type Store = StorePaths;
@@ -14,4 +14,13 @@ export const openStore = (root?: string): TE.TaskEither<Failure, Store> => {
     initLayout(p),
     TE.map(() => p),
   );
+};
+
+/**
+ * The store at `root` when its layout is complete already (four stats, synchronously), else
+ * undefined (then openStore creates what is missing): for tools whose start-up is budgeted.
+ */
+export const openExistingStore = (root?: string): Store | undefined => {
+  const p = paths(root ?? defaultRoot());
+  return layoutComplete(p) ? p : undefined;
 };
