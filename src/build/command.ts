@@ -98,7 +98,7 @@ export const buildCommand = async (a: BuildArgs, io: Io): Promise<CommandResult>
     if (file) source = createReadStream(file.path, { start: file.start, highWaterMark: 1 << 20 });
     const rootfs = snapshotRootfs(p);
     // the sweep of dead builds runs while the context streams in
-    const [read] = await Promise.all([readContextTar(source, scratch, file), sweepStaleRuns(p, rootfs)]);
+    const [read] = await Promise.all([readContextTar(source, scratch, file, join(p.cache, 'tmp')), sweepStaleRuns(p, rootfs)]);
     if (ctxDone) {
       const why = await ctxDone;
       if (why) return E.left(failure('ContextFailed', why, ExitCode.user));

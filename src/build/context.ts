@@ -138,6 +138,12 @@ const READ_GAP = 64 << 10;
 /** How much of the spool is gathered before one write: few large writes instead of one per entry chunk. */
 const SPOOL_BATCH = 4 << 20;
 
+/** Spools left for the next build are named so (no PID first: the sweep of dead builds skips them). */
+const FREE_SPOOL = 'spool-free-';
+/** At most this many are kept, each at most FREE_SPOOL_MAX bytes; the others are removed. */
+const FREE_SPOOLS = 2;
+const FREE_SPOOL_MAX = 1 << 30;
+
 /**
  * An append-only temp file: chunks are kept (not copied) until SPOOL_BATCH bytes are pending, then
  * written with one writev on libuv's pool while the next batch gathers. `append` returns a promise
@@ -149,13 +155,35 @@ class Spool {
   private writing: Promise<void> = Promise.resolve();
   private constructor(private readonly fh: fs.FileHandle) {}
 
-  static async open(path: string): Promise<Spool> {
+  /** Bytes appended so far (the spool's length once closed). */
+  written = 0;
+
+  /**
+   * Opens a new spool at `path`, or, given `free` (a directory of spools earlier builds left),
+   * claims one of them by renaming it to `path` (atomic: two builds never get the same one) and
+   * overwrites it from the start: writing over page-cache pages that exist costs a copy, where a
+   * new file costs a fresh page and a block reservation per 4 KiB (measured on the 300 MB
+   * context: ~0.3 s of sys time against 0.1–0.7 s; docs/build.md).
+   */
+  static async open(path: string, free?: string): Promise<Spool> {
+    if (free !== undefined) {
+      const names = await fs.readdir(free).catch(() => [] as string[]);
+      for (const name of names) {
+        if (!name.startsWith(FREE_SPOOL)) continue;
+        const claimed = await fs.rename(join(free, name), path).then(
+          () => true,
+          () => false,
+        );
+        if (claimed) return new Spool(await fs.open(path, 'r+'));
+      }
+    }
     return new Spool(await fs.open(path, 'w'));
   }
 
   append(b: Buffer): Promise<void> | undefined {
     this.parts.push(b);
     this.pending += b.length;
+    this.written += b.length;
     return this.pending >= SPOOL_BATCH ? this.flush() : undefined;
   }
 
@@ -189,6 +217,8 @@ class Spool {
     try {
       await this.flush();
       await this.writing;
+      // a reused spool may be longer than this context: its tail is dropped
+      await this.fh.truncate(this.written);
     } finally {
       await this.fh.close();
     }
@@ -214,14 +244,30 @@ export interface ContextFile {
  * tar is a regular file (`file`), indexes it where it is: its files are ranges of it, every one
  * checked against its digest when read, since the file is not ours and may change.
  */
-export const readContextTar = async (input: Readable, dir: string, file?: ContextFile): Promise<E.Either<Failure, BuildContext>> => {
+export const readContextTar = async (input: Readable, dir: string, file?: ContextFile, freeSpools?: string): Promise<E.Either<Failure, BuildContext>> => {
   await fs.mkdir(dir, { recursive: true });
   const spoolPath = file?.path ?? join(dir, `context-${process.pid}-${Date.now()}.spool`);
   const base = file?.start ?? 0;
   const removeSpool = () => (file ? Promise.resolve() : fs.unlink(spoolPath).catch(() => undefined));
+  // after a build, its spool is left in `freeSpools` for the next one (see Spool.open), unless
+  // enough are there already or it is too big to keep
+  const releaseSpool = async (): Promise<void> => {
+    if (file) return;
+    if (freeSpools !== undefined && spool !== undefined && spool.written <= FREE_SPOOL_MAX) {
+      const names = await fs.readdir(freeSpools).catch(() => [] as string[]);
+      if (names.filter((n) => n.startsWith(FREE_SPOOL)).length < FREE_SPOOLS) {
+        const kept = await fs.rename(spoolPath, join(freeSpools, `${FREE_SPOOL}${process.pid}-${Date.now()}`)).then(
+          () => true,
+          () => false,
+        );
+        if (kept) return;
+      }
+    }
+    await removeSpool();
+  };
   let spool: Spool | undefined;
   try {
-    if (!file) spool = await Spool.open(spoolPath);
+    if (!file) spool = await Spool.open(spoolPath, freeSpools);
   } catch (e) {
     return E.left(fromError('read build context')(e));
   }
@@ -371,7 +417,7 @@ export const readContextTar = async (input: Readable, dir: string, file?: Contex
     },
     dispose: async () => {
       if (handle) await (await handle).close().catch(() => undefined);
-      await removeSpool();
+      await releaseSpool();
     },
     ...(dockerfile !== undefined ? { dockerfile } : {}),
   });
