@@ -3,7 +3,7 @@
 // result of the bytes it names; it can never make the cache remember other bytes under that name.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -69,7 +69,25 @@ test('a context that is a regular file on stdin is read in place, from where its
   removeDir(dir);
   assert.is(r.status, 0, r.stderr);
   assert.is(await appOf('inplace'), 'in place\n');
-  assert.equal(readdirSync(join(p.cache, 'tmp')), [], 'no spool or scratch left behind');
+  // the spools of the earlier (piped) builds are kept for reuse; nothing of this build's is left
+  assert.equal(readdirSync(join(p.cache, 'tmp')).filter((n) => !n.startsWith('spool-free-')), [], 'no spool or scratch left behind');
+});
+
+test('a piped context reuses the spool an earlier build left: a smaller context after a bigger one gets its own bytes, and at most two spools are kept', async () => {
+  const big = 'x'.repeat(3 << 20);
+  const first = await build('spool-big', big, sha(big));
+  assert.is(first.code, 0, first.stderr);
+  const small = await contextTar('small\n', sha('small\n'));
+  const second = await tsd('build', ['-q', '-t', 'spool-small'], { root: p.root, input: small, env: { SOURCE_DATE_EPOCH: '0' } });
+  assert.is(second.code, 0, second.stderr);
+  assert.is(await appOf('spool-small'), 'small\n');
+  // three at once: each gets a spool of its own (claimed by rename), and two are kept afterwards
+  const three = await Promise.all(['a', 'b', 'c'].map((k) => build(`spool-${k}`, `${k}\n`.repeat(1000), sha(`${k}\n`.repeat(1000)))));
+  for (const r of three) assert.is(r.code, 0, r.stderr);
+  for (const k of ['a', 'b', 'c']) assert.is(await appOf(`spool-${k}`), `${k}\n`.repeat(1000));
+  const kept = readdirSync(join(p.cache, 'tmp')).filter((n) => n.startsWith('spool-free-'));
+  assert.ok(kept.length >= 1 && kept.length <= 2, kept.join(' '));
+  for (const n of kept) assert.ok(statSync(join(p.cache, 'tmp', n)).size < (1 << 20), 'a reused spool is cut to its context');
 });
 
 test.run();
