@@ -3,7 +3,6 @@
 // parser alone costs a good part of it: so a plain command line (REFs with only --root, -q,
 // --quiet, --progress) is answered here without it; any other goes to commands.ts, loaded on
 // demand. Both paths print the same bytes and exit with the same codes.
-import { VERSION } from '../version.js';
 import { plainPull, type PlainPull } from './plain-args.js';
 
 /** Exits once stdout and stderr have drained (pipes are asynchronous in Node). */
@@ -45,6 +44,7 @@ const fastPull = async (args: PlainPull): Promise<void> => {
 
 const argv = process.argv.slice(2);
 const plain = plainPull(argv);
-if (argv.length === 1 && argv[0] === '--version') process.stdout.write(`${VERSION}\n`);
+// --version loads its chunk only when asked: a pull does not pay for two more modules to load
+if (argv.length === 1 && argv[0] === '--version') void import('../version.js').then((v) => process.stdout.write(`${v.VERSION}\n`));
 else if (plain !== undefined) void fastPull(plain);
 else void import('./commands.js').then((m) => m.main(argv));
