@@ -2,7 +2,8 @@
 // plan: resolve the manifest (an index down to one platform), fetch config and layers in
 // parallel (each verified, see fetch.ts), then write the manifests, then the name. A name is
 // written only once everything it reaches is present.
-import { readFile } from 'node:fs/promises';
+// node:fs's promises, not node:fs/promises: one builtin module fewer to load at start-up
+import { promises as fs } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
@@ -115,7 +116,7 @@ const presentConfig = (p: StorePaths, config: Descriptor, layers: readonly Descr
 };
 
 const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig> => {
-  const c = decodeImageConfig(await readFile(path));
+  const c = decodeImageConfig(await fs.readFile(path));
   if (E.isLeft(c)) throw failure('InvalidConfig', `${what}: ${c.left.message}; refused`, ExitCode.tool);
   return c.right;
 };
