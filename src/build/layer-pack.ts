@@ -6,7 +6,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
-import type { Failure } from '../failure.js';
+import { fromError, type Failure } from '../failure.js';
+import { BlockDigest } from './block-digest.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { DigestingStream } from '../oci/digest.js';
 import { MediaType } from '../oci/media-type.js';
@@ -110,17 +111,35 @@ export type BuildCompression = 'gzip' | 'zstd' | 'none';
 // buffer: false: execa otherwise keeps a copy of all stdout (up to 100 MB, then a fatal error)
 const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'ignore', lines: false, stripFinalNewline: false, buffer: false }).duplex();
 
+/** Layers from this size get their diff ID hashed on a thread of its own (block-digest.ts). */
+const OFF_THREAD_DIGEST_BYTES = 16 * 1024 * 1024;
+
 export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);
+  const bytes = entries.reduce((n, e) => n + (e.size ?? 0), 0);
+  const mediaType = compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
+  if (compression === 'gzip' && bytes >= OFF_THREAD_DIGEST_BYTES) {
+    // the tar's blocks go to gzip on the pool and then, in order, to the digest thread
+    const diff = new BlockDigest();
+    const body = tarStream.pipe(new ParallelGzip(gzipLevelFor(entries), undefined, (block) => diff.update(block)));
+    tarStream.on('error', (e) => body.destroy(e));
+    return pipe(
+      ingest(p, body, {}, 'layer'),
+      TE.orElseFirstW(() => TE.fromIO(() => diff.abandon())),
+      TE.chain(({ digest, size }) =>
+        pipe(
+          TE.tryCatch(() => diff.digest(), fromError('hash layer')),
+          TE.map((diffId) => ({ descriptor: { mediaType, digest, size }, diffId })),
+        ),
+      ),
+    );
+  }
   const diff = new DigestingStream();
   const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip(gzipLevelFor(entries))) : compression === 'zstd' ? tarStream.pipe(diff).pipe(zstd()) : tarStream.pipe(diff);
   tarStream.on('error', (e) => body.destroy(e));
   diff.on('error', (e) => body.destroy(e));
   return pipe(
     ingest(p, body, {}, 'layer'),
-    TE.map(({ digest, size }) => ({
-      descriptor: { mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer, digest, size },
-      diffId: diff.digest(),
-    })),
+    TE.map(({ digest, size }) => ({ descriptor: { mediaType, digest, size }, diffId: diff.digest() })),
   );
 };

@@ -28,12 +28,22 @@ export const looksIncompressible = (block: Buffer): boolean => {
 export class ParallelGzip extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private readonly queue: Promise<Buffer>[] = [];
+  private readonly queue: { block: Buffer; out: Promise<Buffer> }[] = [];
   private readonly width: number;
 
-  constructor(private readonly level = 6, width = Math.max(2, availableParallelism())) {
+  /** `onBlock` gets each input block, in order, once gzip is done with it (and may keep it). */
+  constructor(
+    private readonly level = 6,
+    width = Math.max(2, availableParallelism()),
+    private readonly onBlock?: (block: Buffer) => void,
+  ) {
     super();
     this.width = width;
+  }
+
+  private next(): Promise<Buffer> {
+    const { block, out } = this.queue.shift()!;
+    return this.onBlock ? out.then((o) => (this.onBlock!(block), o)) : out;
   }
 
   private startBlock(): void {
@@ -42,7 +52,7 @@ export class ParallelGzip extends Transform {
     this.pendingBytes = 0;
     const level = this.level > 0 && looksIncompressible(block) ? 0 : this.level;
     // one output chunk per member: zlib's default 16 KiB chunks would be concatenated again
-    this.queue.push(gzipAsync(block, { level, chunkSize: Math.max(64 << 10, block.length + (block.length >> 6) + 1024) }));
+    this.queue.push({ block, out: gzipAsync(block, { level, chunkSize: Math.max(64 << 10, block.length + (block.length >> 6) + 1024) }) });
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
@@ -51,14 +61,14 @@ export class ParallelGzip extends Transform {
     if (this.pendingBytes < BLOCK) return done();
     this.startBlock();
     if (this.queue.length < this.width) return done();
-    this.queue.shift()!.then((out) => done(null, out), done);
+    this.next().then((out) => done(null, out), done);
   }
 
   override _flush(done: TransformCallback): void {
     if (this.pendingBytes > 0 || this.queue.length === 0) this.startBlock();
     void (async () => {
       try {
-        for (const p of this.queue.splice(0)) this.push(await p);
+        while (this.queue.length > 0) this.push(await this.next());
         done();
       } catch (e) {
         done(e as Error);
