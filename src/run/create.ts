@@ -15,7 +15,7 @@ import type { StorePaths } from '../store/layout.js';
 import { currentProcess, withLock } from '../store/lock.js';
 import { chainIds } from '../snapshot/chain-id.js';
 import { isMounted, mountHeld, mountRootfs, snapshotsOf, unmountRootfs, type HeldMount } from './rootfs.js';
-import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, writeState, type ContainerRecord } from './container.js';
+import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
 import { ociMount } from './mounts.js';
 import { resolveEnv, type RunOptions } from './options.js';
@@ -278,7 +278,8 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       readonly: o.readOnly,
     };
     writeFileSync(join(f.bundle, 'config.json'), JSON.stringify(s));
-    await writeState(p, id, { status: 'created' });
+    // no state.json yet reads as `created` (readState): a new container's is not written, one
+    // file write and rename fewer on the way to start (bench/run)
     await writeAtomic(f.record, `${JSON.stringify(record)}\n`);
     return E.right({ record, spec: s, ...(held ? { held } : {}) });
   } catch (e) {
