@@ -50,8 +50,13 @@ export interface BuildContext {
 /** The PAX record tsd-ctx writes with each regular file's digest (docs/ctx.md). */
 export const DIGEST_PAX_KEYS = ['TSD.sha256', 'tsd.sha256', 'TSD.digest', 'tsd.digest'];
 
+/** A name that is already clean, but for one trailing slash: no empty, `.` or `..` segment. */
+const PLAIN_NAME = /^(?!\.{1,2}(?:\/|$))[^/]+(?:\/(?!\.{1,2}(?:\/|$))[^/]+)*\/?$/;
+
 /** Cleans an archive name to a relative path; undefined when it would leave the root. */
 export const cleanPath = (name: string): string | undefined => {
+  // the common case (tsd-ctx's names: relative, single slashes, no dot segments) needs no split
+  if (PLAIN_NAME.test(name)) return name.endsWith('/') ? name.slice(0, -1) : name;
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
@@ -319,8 +324,10 @@ export const readContextTar = async (input: Readable, dir: string, file?: Contex
     const given = digestFromPax(h.pax);
     let size = 0;
     if (given) {
-      // tsd-ctx sent the digest: the bytes need not be looked at here
-      stream.on('data', (chunk: unknown) => (size += (chunk as Buffer).length));
+      // tsd-ctx sent the digest: the bytes need not be looked at here (tar-stream gives the
+      // entry exactly its header's size, else the archive fails as cut)
+      size = h.size ?? 0;
+      stream.resume();
     } else {
       // most files arrive in one chunk: hashed in one call, no Hash object (see read below)
       let first: Buffer | undefined;
