@@ -37,6 +37,28 @@ export const leaseBlob = (p: StorePaths, digest: Digest): void => {
   mine.add(digest);
 };
 
+/** leaseBlob of several digests in one append (one open of the lease file, not one per digest). */
+const leaseBlobs = (p: StorePaths, digests: readonly Digest[]): void => {
+  let mine = leased.get(p.leases);
+  if (mine === undefined) {
+    mine = new Set();
+    leased.set(p.leases, mine);
+  }
+  const fresh = [...new Set(digests)].filter((d) => !mine.has(d));
+  if (fresh.length === 0) return;
+  const { pid, start } = currentProcess();
+  const file = join(p.leases, `${pid}-${start}`);
+  const text = fresh.map((d) => `${d}\n`).join('');
+  try {
+    appendFileSync(file, text);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(p.leases, { recursive: true });
+    appendFileSync(file, text);
+  }
+  for (const d of fresh) mine.add(d);
+};
+
 /** Every digest named by the lease of a live process; leases of dead processes are removed. */
 export const liveLeases = async (p: StorePaths): Promise<Set<string>> => {
   const out = new Set<string>();
@@ -78,7 +100,7 @@ const imageBlobs = (img: ResolvedImage): Digest[] => {
  */
 export const holdImageSync = (p: StorePaths, img: ResolvedImage): boolean => {
   const digests = imageBlobs(img);
-  for (const d of digests) leaseBlob(p, d);
+  leaseBlobs(p, digests);
   return digests.every((d) => statSync(p.blob(d), { throwIfNoEntry: false })?.isFile() === true);
 };
 
