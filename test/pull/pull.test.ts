@@ -1,8 +1,9 @@
 // tsd-pull against a real registry seeded by skopeo from OCI layouts this test makes.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { Digest } from '../../src/oci/digest.js';
 import { paths } from '../../src/store/layout.js';
 import { OciLayout, sha256, skopeoCopy, skopeoDigest, startRegistry, type LayoutLayer, type Registry } from '../support/registry.js';
 import { removeDir, tempDir, tempStore, tsd } from '../support/tsd.js';
@@ -71,6 +72,40 @@ test('pulls an image; every digest equals what skopeo sees', async () => {
   assert.equal(lines(again.stdout)[0], msg);
   assert.not.match(again.stderr, /fetching/);
   assert.match(again.stderr, /already present/);
+  removeDir(p.root);
+});
+
+test('a re-pull checks the store: a missing layer is fetched again, a lost name is written again, a changed config is refused', async () => {
+  const p = await tempStore();
+  const ref = `${reg.host}/test/app:v1`;
+  const first = await tsd('pull', ['-q', ref], { root: p.root });
+  assert.is(first.code, 0, first.stderr);
+  const store = paths(p.root);
+  const blob = (d: string) => store.blob(d as Digest);
+  const layer = layers[1] as LayoutLayer;
+  const bytes = readFileSync(blob(layer.digest));
+  rmSync(blob(layer.digest));
+  const again = await tsd('pull', ['--progress=json', ref], { root: p.root });
+  assert.is(again.code, 0, again.stderr);
+  assert.equal(lines(again.stdout), lines(first.stdout));
+  const events = lines(again.stderr);
+  assert.equal(events.filter((e) => e.event === 'done').map((e) => e.digest), [layer.digest]);
+  assert.equal(events.filter((e) => e.event === 'skip').map((e) => e.digest).sort(), [image.config, (layers[0] as LayoutLayer).digest].sort());
+  assert.equal(readFileSync(blob(layer.digest)), bytes);
+  // every blob present but the name gone: it is written again
+  writeFileSync(store.index, JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }));
+  const renamed = await tsd('pull', ['-q', ref], { root: p.root });
+  assert.is(renamed.code, 0, renamed.stderr);
+  assert.is(lines((await tsd('store', ['ls', '--json'], { root: p.root })).stdout)[0].ref, ref);
+  // a config whose bytes changed in the store is not trusted: one line, non-zero
+  const config = blob(image.config);
+  writeFileSync(config, readFileSync(config, 'utf8').replace('amd64', 'arm64'));
+  const bad = await tsd('pull', ['-q', ref], { root: p.root });
+  assert.is.not(bad.code, 0);
+  assert.is(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+  assert.match(bad.stderr, /^tsd-pull: /);
+  assert.match(bad.stderr, image.config.slice(7, 19));
+  assert.is(bad.stdout, '');
   removeDir(p.root);
 });
 
