@@ -1,12 +1,12 @@
 // Lease: the blobs a live process has written or is about to rely on but that no tag reaches yet
 // (a pull or build before it tags). gc keeps every blob a live lease names. A process's lease is
-// one append-only file, leases/PID-START, that dies with the process: gc ignores and removes the
-// leases of dead processes.
+// one append-only file, leases/PID-START, that dies with the process: it removes the file when it
+// exits, and gc ignores and removes the leases of processes that died without doing so.
 //
 // The order that makes gc safe: a writer records a digest in its lease *before* it checks
 // whether the blob exists; gc moves a blob aside *before* it reads the leases a second time and
 // puts back what a lease now names. Either gc sees the lease, or the writer sees the blob missing.
-import { appendFileSync, mkdirSync, promises as fs, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, promises as fs, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { isForeignLayer } from '../oci/media-type.js';
@@ -16,31 +16,27 @@ import { currentProcess, isAlive } from './lock.js';
 import type { StorePaths } from './layout.js';
 
 const leased = new Map<string, Set<string>>();
+let exitHooked = false;
+
+/** A lease of a dead process keeps nothing: it goes when the process exits, not at the next gc. */
+const endLeasesAtExit = (): void => {
+  const { pid, start } = currentProcess();
+  for (const dir of leased.keys()) {
+    try {
+      unlinkSync(join(dir, `${pid}-${start}`));
+    } catch {}
+  }
+};
 
 /** Records that this process needs `digest` (synchronously: it must land before the next step). */
-export const leaseBlob = (p: StorePaths, digest: Digest): void => {
-  let mine = leased.get(p.leases);
-  if (mine === undefined) {
-    mine = new Set();
-    leased.set(p.leases, mine);
-  }
-  if (mine.has(digest)) return;
-  const { pid, start } = currentProcess();
-  const file = join(p.leases, `${pid}-${start}`);
-  try {
-    appendFileSync(file, `${digest}\n`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(p.leases, { recursive: true });
-    appendFileSync(file, `${digest}\n`);
-  }
-  mine.add(digest);
-};
+export const leaseBlob = (p: StorePaths, digest: Digest): void => leaseBlobs(p, [digest]);
 
 /** leaseBlob of several digests in one append (one open of the lease file, not one per digest). */
 const leaseBlobs = (p: StorePaths, digests: readonly Digest[]): void => {
   let mine = leased.get(p.leases);
   if (mine === undefined) {
+    if (!exitHooked) process.once('exit', endLeasesAtExit);
+    exitHooked = true;
     mine = new Set();
     leased.set(p.leases, mine);
   }

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import * as E from 'fp-ts/lib/Either.js';
 import { ingest } from '../../src/store/blob.js';
 import { digestOf } from '../../src/oci/digest.js';
-import { REPO, makeImage, removeDir, tempStore, tsd } from '../support/tsd.js';
+import { REPO, layerTar, makeImage, removeDir, tempStore, tsd } from '../support/tsd.js';
 import type { StorePaths } from '../../src/store/layout.js';
 
 const blobs = (root: string): string[] => readdirSync(join(root, 'blobs/sha256')).map((h) => `sha256:${h}`).sort();
@@ -86,6 +86,14 @@ test('a live lease protects a blob no tag reaches; a dead one does not', async (
   await new Promise((r) => writer.on('close', r));
   const after = await tsd('store', ['gc'], { root: p.root });
   assert.match(after.stdout, `Deleted: ${leased}`);
+  removeDir(p.root);
+});
+
+test('a tool that leased blobs removes its lease when it exits', async () => {
+  const p = await tempStore();
+  const r = await tsd('store', ['import', 'localhost/leased:1'], { root: p.root, input: await layerTar([{ name: 'f', content: 'imported' }]) });
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(readdirSync(p.leases), []);
   removeDir(p.root);
 });
 
