@@ -134,9 +134,16 @@ export const cacheRoots = async (p: StorePaths, opts: { maxBytes?: number } = {}
   return keep;
 };
 
-/** After a gc: removes the entries whose layer blob is gone (they could only ever miss). */
+/**
+ * After a gc: removes the entries whose layer blob is gone (they could only ever miss) and the
+ * context spools kept for the next build (context.ts; a build claims one by renaming it first).
+ */
 export const dropDeadEntries = async (p: StorePaths): Promise<void> => {
   for (const r of await listCache(p)) if (r.blob && !(await hasBlob(p, r.blob))) await fs.unlink(r.path).catch(() => undefined);
+  const tmp = join(p.cache, 'tmp');
+  for (const name of await fs.readdir(tmp).catch(() => [] as string[])) {
+    if (name.startsWith('spool-free-')) await fs.unlink(join(tmp, name)).catch(() => undefined);
+  }
 };
 
 /** Removes every cache entry (`tsd-store gc --all` style); cache mount dirs are kept. */

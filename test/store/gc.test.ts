@@ -195,9 +195,12 @@ test('build cache layers: gc reclaims them by default, --keep-cache SIZE keeps t
   assert.ok(existsSync(p.blob(digest)));
   const { listCache } = await import('../../src/build/cache.js');
   assert.is((await listCache(p)).length, 1, 'gc --keep-cache keeps the entry');
+  mkdirSync(join(p.cache, 'tmp'), { recursive: true });
+  writeFileSync(join(p.cache, 'tmp', 'spool-free-1-2'), 'a context spool kept for the next build');
   const plain = await tsd('store', ['gc', '--json'], { root: p.root });
   assert.equal(JSON.parse(plain.stdout).removed.map((b: { digest: string }) => b.digest), [digest]);
   assert.equal(await listCache(p), [], 'the entry of a reclaimed layer goes with it');
+  assert.equal(readdirSync(join(p.cache, 'tmp')), [], 'kept context spools go too');
   removeDir(p.root);
 });
 
