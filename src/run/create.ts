@@ -169,7 +169,23 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     for (const d of [f.upper, f.work, f.rootfs]) mkdirSync(d);
     // a foreground run's mount is held by a helper that unmounts it at the end (or if we die)
     const target = { upperdir: f.upper, workdir: f.work, target: f.rootfs };
-    const viaHelper = o.detach || o.print ? undefined : await mountHeld(lowers.right, target, { volatile: o.rm });
+    const mounting = o.detach || o.print ? undefined : mountHeld(lowers.right, target, { volatile: o.rm });
+    // while the helper starts and mounts (it was spawned above): the files the spec bind-mounts
+    const hostname = o.hostname ?? id.slice(0, 12);
+    let early: unknown;
+    try {
+      writeFileSync(f.hosts, hostsFile(hostname, o.network));
+      writeFileSync(f.hostname, `${hostname}\n`);
+      writeFileSync(f.resolvConf, resolvConf());
+    } catch (e) {
+      early = e ?? new Error('write failed');
+    }
+    const viaHelper = await mounting;
+    if (early !== undefined) {
+      // a full disk, say: the mount made meanwhile is undone with the rest (below)
+      if (viaHelper !== undefined && E.isRight(viaHelper)) held = viaHelper.right;
+      throw early;
+    }
     const m = viaHelper ?? E.map((): HeldMount | undefined => undefined)(await mountRootfs(lowers.right, target, { volatile: o.rm }));
     if (E.isLeft(m)) {
       await undo();
@@ -185,7 +201,6 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const [passwd, group] = await Promise.all([readInRoot(f.rootfs, '/etc/passwd'), readInRoot(f.rootfs, '/etc/group')]);
     const user = resolveUser(o.user ?? image.User ?? '', parsePasswd(passwd ?? ''), parseGroup(group ?? ''), o.groupAdd);
     if (E.isLeft(user)) return fail(user.left);
-    const hostname = o.hostname ?? id.slice(0, 12);
     const mounts = [];
     for (const req of o.mounts) {
       if (req.kind === 'volume') {
@@ -213,9 +228,6 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
       seccomp = loaded.right;
     }
     const envList = resolveEnv(o.env, envLines.right, env);
-    writeFileSync(f.hosts, hostsFile(hostname, o.network));
-    writeFileSync(f.hostname, `${hostname}\n`);
-    writeFileSync(f.resolvConf, resolvConf());
     const spec = runtimeSpec({
       image,
       ...(o.cmd !== undefined ? { cmd: o.cmd } : {}),
