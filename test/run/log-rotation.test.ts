@@ -35,8 +35,10 @@ const FILES = 3;
 const CHUNK = 256 * 1024;
 
 test('a container writing fast for ~10 s stays within max-size × max-file; logs shows the newest lines; the exit code is recorded', async () => {
-  // ~100-byte numbered lines as fast as the shell goes, for 10 s; then END and exit 7
-  const script = 'end=$(( $(date +%s) + 10 )); i=0; pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; ' + 'while [ $(date +%s) -lt $end ]; do j=0; while [ $j -lt 500 ]; do i=$((i+1)); j=$((j+1)); echo "line $i $pad"; done; done; echo "END $i"; exit 7';
+  // ~100-byte numbered lines for 10 s, in bursts of 500 as fast as the shell goes with a 20 ms
+  // pause after each (at most ~2.5 MB/s: unpaced, the shell wrote ~9 MB/s, so a supervisor starved
+  // for 100 ms on a loaded machine let a log pass its bound by ~1 MB); then END and exit 7
+  const script = 'end=$(( $(date +%s) + 10 )); i=0; pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; ' + 'while [ $(date +%s) -lt $end ]; do j=0; while [ $j -lt 500 ]; do i=$((i+1)); j=$((j+1)); echo "line $i $pad"; done; usleep 20000; done; echo "END $i"; exit 7';
   const id = await detach(['--name', 'chatty', '--log-opt', `max-size=${MAX / 1024}k`, '--log-opt', `max-file=${FILES}`, 'bb:test', 'sh', '-c', script]);
   // the tsd-run -d that started it has exited (detach awaited it); sample the log sizes meanwhile
   const dir = join(p().containers, id);
