@@ -54,9 +54,12 @@ export const DIGEST_PAX_KEYS = ['TSD.sha256', 'tsd.sha256', 'TSD.digest', 'tsd.d
 const PLAIN_NAME = /^(?!\.{1,2}(?:\/|$))[^/]+(?:\/(?!\.{1,2}(?:\/|$))[^/]+)*\/?$/;
 
 /** Cleans an archive name to a relative path; undefined when it would leave the root. */
-export const cleanPath = (name: string): string | undefined => {
+export const cleanPath = (name: string): string | undefined =>
   // the common case (tsd-ctx's names: relative, single slashes, no dot segments) needs no split
-  if (PLAIN_NAME.test(name)) return name.endsWith('/') ? name.slice(0, -1) : name;
+  PLAIN_NAME.test(name) ? (name.endsWith('/') ? name.slice(0, -1) : name) : cleanSegments(name);
+
+/** cleanPath by walking every segment (`.` and empty dropped, `..` applied). */
+export const cleanSegments = (name: string): string | undefined => {
   const out: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
