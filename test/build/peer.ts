@@ -35,7 +35,9 @@ export const writeContext = (files: readonly FileSpec[]): string => {
 /** podman build of `dir`; the result as an OCI layout store and the ref to read it by. */
 export const podmanBuild = (dir: string, args: readonly string[] = []): { p: StorePaths; ref: string; code: number; stderr: string; config?: ImageConfig } => {
   const tag = `localhost/tsd-peer-${Math.random().toString(36).slice(2, 10)}:latest`;
-  const built = spawnSync('podman', ['build', '--network', 'none', '--format', 'docker', '-q', '-t', tag, ...args, dir], { encoding: 'utf8' });
+  // --no-cache: podman's cache lookup walks every image in its storage and fails ("getting top
+  // layer info: layer not known") when another test file's `podman rmi` removes one meanwhile
+  const built = spawnSync('podman', ['build', '--no-cache', '--network', 'none', '--format', 'docker', '-q', '-t', tag, ...args, dir], { encoding: 'utf8' });
   const out = tempDir('tsd-peer-');
   if (built.status !== 0) return { p: paths(out), ref: 'peer', code: built.status ?? 1, stderr: built.stderr };
   execFileSync('skopeo', ['copy', '-q', `containers-storage:${tag}`, `oci:${out}:peer`], { stdio: 'pipe' });
