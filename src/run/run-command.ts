@@ -8,9 +8,9 @@ import { write, type CommandResult, type Io } from '../cli/io.js';
 import { ExitCode, failure, fromError } from '../failure.js';
 import { resolveImage } from '../store/image.js';
 import { holdImage, holdImageSync, releaseLeases } from '../store/lease.js';
-import { layoutReadySync, resolveImageSync } from '../store/image-sync.js';
-import { defaultRoot, paths, type StorePaths } from '../store/layout.js';
-import { openStore } from '../store/store.js';
+import { resolveImageSync } from '../store/image-sync.js';
+import type { StorePaths } from '../store/layout.js';
+import { openExistingStore, openStore } from '../store/store.js';
 import { helpText } from './argv.js';
 import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
@@ -38,8 +38,8 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   }
   // the store's layout, the image and its lease in synchronous calls when all is plain (nothing
   // to overlap them with: each async call is a thread-pool round trip), else the async path
-  const ready = paths(o.root ?? defaultRoot());
-  const store = layoutReadySync(ready) ? E.right(ready) : await openStore(o.root)();
+  const ready = openExistingStore(o.root);
+  const store = ready !== undefined ? E.right(ready) : await openStore(o.root)();
   if (E.isLeft(store)) return store;
   const p = store.right;
   let imageName = o.image;

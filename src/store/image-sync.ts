@@ -5,31 +5,18 @@
 // exact or normalized name match, a nested index, a short ID, a blob missing or set aside by a
 // gc, a bad digest or document) gives undefined, and the caller asks resolveImage, which also
 // words the errors.
-import { existsSync, readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeImageConfig } from '../oci/config.js';
-import { algorithmOf, digestOf, type Digest } from '../oci/digest.js';
-import { decodeIndex, decodeManifestBytes, MAX_MANIFEST_SIZE, type Descriptor, type ManifestOrIndex } from '../oci/manifest.js';
+import { decodeManifestBytes, MAX_MANIFEST_SIZE, type Descriptor, type ManifestOrIndex } from '../oci/manifest.js';
 import { hostPlatform, platformMatches } from '../oci/platform.js';
 import { formatReference, parseReference } from '../oci/reference.js';
+import { readBlobSync } from './blob.js';
 import { refNameOf, type ResolvedImage } from './image.js';
+import { readIndexSync } from './index-file.js';
 import type { StorePaths } from './layout.js';
 
-/** True when the layout exists already (openStore would create nothing). */
-export const layoutReadySync = (p: StorePaths): boolean =>
-  [p.ociLayout, p.index, `${p.blobs}/sha256`, p.ingest].every((f) => existsSync(f));
-
-const blobSync = (p: StorePaths, digest: Digest, max: number): Buffer | undefined => {
-  try {
-    const bytes = readFileSync(p.blob(digest));
-    return bytes.length <= max && digestOf(bytes, algorithmOf(digest)) === digest ? bytes : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
 const manifestSync = (p: StorePaths, d: Descriptor): ManifestOrIndex | undefined => {
-  const bytes = blobSync(p, d.digest, MAX_MANIFEST_SIZE);
+  const bytes = readBlobSync(p, d.digest, MAX_MANIFEST_SIZE);
   if (bytes === undefined) return undefined;
   const m = decodeManifestBytes(bytes, d.mediaType);
   return E.isRight(m) ? m.right : undefined;
@@ -42,14 +29,9 @@ const normalized = (name: string): string | undefined => {
 
 /** The image `input` names (a name, exact or normalized), or undefined: ask resolveImage. */
 export const resolveImageSync = (p: StorePaths, input: string): ResolvedImage | undefined => {
-  let index;
-  try {
-    const decoded = decodeIndex(JSON.parse(readFileSync(p.index, 'utf8')));
-    if (E.isLeft(decoded)) return undefined;
-    index = decoded.right;
-  } catch {
-    return undefined;
-  }
+  const read = readIndexSync(p);
+  if (E.isLeft(read)) return undefined;
+  const index = read.right;
   // resolveImage's first two rules: the exact ref.name, then the normalized name
   let found: { entry: Descriptor; ref: string } | undefined;
   const want = normalized(input);
@@ -77,7 +59,7 @@ export const resolveImageSync = (p: StorePaths, input: string): ResolvedImage | 
     manifestDescriptor = fit;
     manifest = m.manifest;
   }
-  const configBytes = blobSync(p, manifest.config.digest, 64 * 1024 * 1024);
+  const configBytes = readBlobSync(p, manifest.config.digest, 64 * 1024 * 1024);
   if (configBytes === undefined) return undefined;
   const config = decodeImageConfig(configBytes);
   if (E.isLeft(config)) return undefined;

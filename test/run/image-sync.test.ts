@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert';
 import { renameSync, writeFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { resolveImage } from '../../src/store/image.js';
-import { layoutReadySync, resolveImageSync } from '../../src/store/image-sync.js';
+import { resolveImageSync } from '../../src/store/image-sync.js';
+import { openExistingStore } from '../../src/store/store.js';
 import { holdImageSync, releaseLeases } from '../../src/store/lease.js';
-import { paths } from '../../src/store/layout.js';
 import { hexOf } from '../../src/oci/digest.js';
 import { tempDir, tempStore } from '../support/tsd.js';
 import { busyboxImage, REF } from './busybox.js';
@@ -41,9 +41,9 @@ test('what it does not handle plainly is left to resolveImage', async () => {
   assert.is(resolveImageSync(p, REF), undefined);
 });
 
-test('layoutReadySync: only a store whose layout exists', () => {
-  assert.ok(layoutReadySync(p));
-  assert.not.ok(layoutReadySync(paths(tempDir('tsd-empty-'))));
+test('openExistingStore: only a store whose layout exists', () => {
+  assert.ok(openExistingStore(p.root));
+  assert.is(openExistingStore(tempDir('tsd-empty-')), undefined);
 });
 
 test.run();
