@@ -6,11 +6,11 @@
 // The order that makes gc safe: a writer records a digest in its lease *before* it checks
 // whether the blob exists; gc moves a blob aside *before* it reads the leases a second time and
 // puts back what a lease now names. Either gc sees the lease, or the writer sees the blob missing.
-import { appendFileSync, mkdirSync, promises as fs, statSync, unlinkSync } from 'node:fs';
+import { appendFileSync, mkdirSync, promises as fs, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { isForeignLayer } from '../oci/media-type.js';
-import { hasBlob } from './blob.js';
+import { hasBlob, hasBlobSync } from './blob.js';
 import type { ResolvedImage } from './image.js';
 import { currentProcess, isAlive } from './lock.js';
 import type { StorePaths } from './layout.js';
@@ -79,7 +79,7 @@ export const liveLeases = async (p: StorePaths): Promise<Set<string>> => {
  */
 export const holdImage = async (p: StorePaths, img: ResolvedImage): Promise<boolean> => {
   const digests = imageBlobs(img);
-  for (const d of digests) leaseBlob(p, d);
+  leaseBlobs(p, digests);
   return (await Promise.all(digests.map((d) => hasBlob(p, d)))).every(Boolean);
 };
 
@@ -97,7 +97,7 @@ const imageBlobs = (img: ResolvedImage): Digest[] => {
 export const holdImageSync = (p: StorePaths, img: ResolvedImage): boolean => {
   const digests = imageBlobs(img);
   leaseBlobs(p, digests);
-  return digests.every((d) => statSync(p.blob(d), { throwIfNoEntry: false })?.isFile() === true);
+  return digests.every((d) => hasBlobSync(p, d));
 };
 
 /**
