@@ -60,43 +60,29 @@ const dropDeadCacheEntries = (p: StorePaths, dryRun: boolean): TE.TaskEither<Fai
   return E.right(undefined);
 };
 
-export const gcCmd = command({
-  name: 'gc',
-  description: 'remove every blob that no image, container, root or live lease needs',
-  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag, keepCache: keepCacheOption },
-  handler: async ({ root, json, dryRun, keepCache }) => {
-    const { gc } = await import('./gc.js');
-    const cache = await withCacheRoots(keepCache);
-    if (E.isLeft(cache)) return cache;
-    return pipe(
-      openStore(root),
-      TE.chain((p) => pipe(gc(p, { dryRun }), TE.chainFirst(() => dropDeadCacheEntries(p, dryRun)))),
-      TE.chain((r) => async () => {
-        await printGc(r, json, dryRun);
-        return ok();
-      }),
-    )();
-  },
-});
+/** gc and prune: the same flags, cache roots, clean-up and report around a different collection. */
+const collectCommand = (name: string, description: string, which: 'gc' | 'prune') =>
+  command({
+    name,
+    description,
+    args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag, keepCache: keepCacheOption },
+    handler: async ({ root, json, dryRun, keepCache }) => {
+      const collect = (await import('./gc.js'))[which];
+      const cache = await withCacheRoots(keepCache);
+      if (E.isLeft(cache)) return cache;
+      return pipe(
+        openStore(root),
+        TE.chain((p) => pipe(collect(p, { dryRun }), TE.chainFirst(() => dropDeadCacheEntries(p, dryRun)))),
+        TE.chain((r) => async () => {
+          await printGc(r, json, dryRun);
+          return ok();
+        }),
+      )();
+    },
+  });
 
-export const pruneCmd = command({
-  name: 'prune',
-  description: 'forget every image without a name, then gc',
-  args: { root: rootOption, json: jsonFlag, dryRun: dryRunFlag, keepCache: keepCacheOption },
-  handler: async ({ root, json, dryRun, keepCache }) => {
-    const { prune } = await import('./gc.js');
-    const cache = await withCacheRoots(keepCache);
-    if (E.isLeft(cache)) return cache;
-    return pipe(
-      openStore(root),
-      TE.chain((p) => pipe(prune(p, { dryRun }), TE.chainFirst(() => dropDeadCacheEntries(p, dryRun)))),
-      TE.chain((r) => async () => {
-        await printGc(r, json, dryRun);
-        return ok();
-      }),
-    )();
-  },
-});
+export const gcCmd = collectCommand('gc', 'remove every blob that no image, container, root or live lease needs', 'gc');
+export const pruneCmd = collectCommand('prune', 'forget every image without a name, then gc', 'prune');
 
 export const fsckCmd = command({
   name: 'fsck',
