@@ -1,5 +1,5 @@
 // Ingest is atomic and verified; kill -9 leaves nothing under a final name; 8 writers lose nothing.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +14,20 @@ import { busyboxTar } from './busybox.js';
 
 const blobNames = (root: string): string[] => (existsSync(join(root, 'blobs/sha256')) ? readdirSync(join(root, 'blobs/sha256')).sort() : []);
 const ingestNames = (root: string): string[] => (existsSync(join(root, 'ingest')) ? readdirSync(join(root, 'ingest')) : []);
+
+/** kill -9 of a writer mid-ingest: no new blob under a final name, the seeded tag intact, fsck clean; fsck's output */
+const killedLosesNothing = async (child: ChildProcess, pack: { destroy(): void }, root: string, before: string[]) => {
+  const exited = new Promise((r) => child.on('close', r));
+  child.kill('SIGKILL');
+  await exited;
+  pack.destroy();
+  assert.equal(blobNames(root), before, 'no new blob under a final name');
+  const ls = await tsd('store', ['ls', '--format', '{{.Repository}}'], { root });
+  assert.is(ls.stdout, 'localhost/seed\n');
+  const fsck = await tsd('store', ['fsck'], { root });
+  assert.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  return fsck;
+};
 
 test('ingest of a wrong digest is refused and leaves nothing behind', async () => {
   const p = await tempStore();
@@ -63,15 +77,7 @@ test('kill -9 during ingest leaves no blob under its final name, fsck stays clea
     if (temps.some((s) => s > 0) && sent >= 8 * chunk.length) break;
   }
   assert.ok(ingestNames(root).length > 0, 'a temp file was being written');
-  const exited = new Promise((r) => child.on('close', r));
-  child.kill('SIGKILL');
-  await exited;
-  pack.destroy();
-  assert.equal(blobNames(root), before, 'no new blob under a final name');
-  const ls = await tsd('store', ['ls', '--format', '{{.Repository}}'], { root });
-  assert.is(ls.stdout, 'localhost/seed\n');
-  const fsck = await tsd('store', ['fsck'], { root });
-  assert.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  const fsck = await killedLosesNothing(child, pack, root, before);
   assert.is(fsck.stdout, '');
   assert.match(fsck.stderr, /0 problems, 1 temp files of dead processes/);
   const gc = await tsd('store', ['gc'], { root });
@@ -102,15 +108,7 @@ test('kill -9 during load: no new blob, no name; fsck clean; gc removes the stag
     await new Promise((r) => setTimeout(r, 25));
   }
   assert.ok(ingestNames(root).length >= 2, 'config and layer were being staged');
-  const exited = new Promise((r) => child.on('close', r));
-  child.kill('SIGKILL');
-  await exited;
-  pack.destroy();
-  assert.equal(blobNames(root), before, 'no new blob under a final name');
-  const ls = await tsd('store', ['ls', '--format', '{{.Repository}}'], { root });
-  assert.is(ls.stdout, 'localhost/seed\n');
-  const fsck = await tsd('store', ['fsck'], { root });
-  assert.is(fsck.code, 0, fsck.stdout + fsck.stderr);
+  await killedLosesNothing(child, pack, root, before);
   const gc = await tsd('store', ['gc'], { root });
   assert.match(gc.stdout, /Deleted: \d+ temp files? of dead processes/);
   assert.equal(ingestNames(root), []);
