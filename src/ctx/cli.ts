@@ -8,7 +8,9 @@ import { command, flag, option, optional, positional, string } from 'cmd-ts';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import { processIo, runShell, write, type CommandResult } from '../cli/shell.js';
+import { defaultRoot } from '../store/layout.js';
 import { VERSION } from '../version.js';
+import { DigestCache } from './digest-cache.js';
 import { compileIgnore, readIgnoreFile } from './ignore.js';
 import { packContext } from './pack.js';
 import { walk, type WalkEntry } from './walk.js';
@@ -123,6 +125,7 @@ const ctx = command({
     noDigests: flag({ long: 'no-digests', description: 'leave out the TSD.sha256 PAX record of each file (faster; the builder hashes instead)' }),
   },
   handler: async ({ dir, file, mtime, noDigests }): Promise<CommandResult> => {
+    const started = Date.now();
     if (io.isTTY.stdout) return E.left(failure('StdoutIsTerminal', 'refusing to write a tar to a terminal: pipe it to tsd-build or redirect it to a file'));
     let clamp: number | undefined;
     const epoch = mtime ?? io.env.SOURCE_DATE_EPOCH;
@@ -152,17 +155,20 @@ const ctx = command({
     const warn = (m: string) => void write(io.stderr, `tsd-ctx: warning: ${m}\n`);
     const walked = walk(root, { patterns: compiled.patterns, always });
     const dockerfile = inside ?? (outside ? 'Dockerfile' : undefined);
+    const cache = noDigests || io.env.TSD_CTX_DIGEST_CACHE === '0' ? DigestCache.none() : DigestCache.open(defaultRoot(io.env), root, started);
     const result = await packContext(outside ? dropping(walked, 'Dockerfile', warn) : walked, io.stdout, {
       warn,
       threads: useThreads(io.env.TSD_CTX_THREADS),
       ...(io.env.TSD_CTX_STREAM === '1' ? {} : withFd(blockingStdout())),
       digests: !noDigests,
+      cache,
       ...(clamp !== undefined ? { mtime: clamp } : {}),
       ...(outside ? { extra: [{ path: 'Dockerfile', data: outside }] } : {}),
       ...(dockerfile !== undefined ? { dockerfile } : {}),
     });
     // a reader that stops early (`tsd-ctx . | head`) ends the tar quietly, as it ends any tsd tool
     if (E.isLeft(result)) return result.left._tag === 'BrokenPipe' ? E.right(ExitCode.ok) : result;
+    cache.save();
     return E.right(ExitCode.ok);
   },
 });

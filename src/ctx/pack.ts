@@ -17,7 +17,8 @@ import type { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
-import { BIG, Changed, Encoder, readSmall, SEGMENT_BYTES, SEGMENT_ENTRIES, type EntrySpec, type SegmentFailure, type SegmentJob } from './segment.js';
+import type { DigestCache } from './digest-cache.js';
+import { BIG, Changed, Encoder, readSmall, SEGMENT_BYTES, SEGMENT_ENTRIES, type EntrySpec, type Learned, type SegmentFailure, type SegmentJob } from './segment.js';
 import type { WalkEntry } from './walk.js';
 import { BufferPool, WORKER_URL, workerData_, type FromWorker, type ToWorker } from './worker.js';
 import { fdSink, SegmentWriter, streamSink } from './writer.js';
@@ -41,6 +42,8 @@ export interface PackOptions {
   readonly threads?: boolean;
   /** write the TSD.sha256 records (default true) */
   readonly digests?: boolean;
+  /** digests of unchanged files from an earlier run, and where this run's are kept */
+  readonly cache?: DigestCache;
   /**
    * a blocking descriptor open on what `out` writes to (stdout as a pipe made blocking, a file):
    * written from the thread pool instead of through `out`
@@ -88,11 +91,27 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     while (!ready() && !failed()) await new Promise<void>((resolve) => (wake = resolve));
   };
 
+  // the entries of the segments out, until the digests their encoder computed come back
+  const cache = digests ? opts.cache : undefined;
+  const learning = new Map<number, readonly EntrySpec[]>();
+  const learn = (id: number, learned: Learned | undefined): void => {
+    const entries = learning.get(id);
+    learning.delete(id);
+    if (cache === undefined || entries === undefined || learned === undefined) return;
+    learned.forEach((hex, i) => {
+      const e = entries[i]!;
+      if (hex !== '' && e.abs !== undefined) cache.learn(e.path, { dev: e.dev!, ino: e.ino!, size: e.size!, mtimeMs: e.mtimeMs!, ctimeMs: e.ctimeMs! }, hex);
+    });
+  };
+
   const pool = new BufferPool();
   const inline = new Encoder({
     take: () => pool.take(),
     room: () => pool.room(),
-    emit: (id, buf, used, end, f) => writer.add(id, { bytes: buf.subarray(0, used), end, ...(f ? { failure: f } : {}), done: () => pool.give(buf) }),
+    emit: (id, buf, used, end, f, learned) => {
+      writer.add(id, { bytes: buf.subarray(0, used), end, ...(f ? { failure: f } : {}), done: () => pool.give(buf) });
+      if (end) learn(id, learned);
+    },
   });
   let inlineSegments = 0;
 
@@ -106,6 +125,7 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
       if ('ready' in m) r.ready = true;
       else {
         r.busy--;
+        learn(m.id, m.learned);
         if (m.batch && freeBatches.length <= AHEAD) freeBatches.push(m.batch);
         if (m.failure) broken ??= fromSegment(m.failure);
         if (m.error) broken ??= m.error.code === 'EPIPE' ? brokenPipe() : fromError('write the context tar')(Object.assign(new Error(m.error.message), { code: m.error.code }));
@@ -138,9 +158,9 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
         continue;
       }
       try {
-        const data = readSmall(e, into, off);
+        const { data, known } = readSmall(e, into, off);
         off += data.length;
-        specs.push({ ...e, data });
+        specs.push({ ...e, data, known });
       } catch (err) {
         const f: SegmentFailure = err instanceof Changed ? { path: e.path, changed: true } : { path: e.path, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message };
         return { job: { ...job, entries: specs, last: false }, batch, failure: f };
@@ -210,13 +230,27 @@ export const packContext = async (entries: Iterable<E.Either<Failure, WalkEntry>
     }
     files++;
     bytes += s.size;
-    return { name: e.path, type: 'file', ...base, size: s.size, abs: e.abs, dev: s.dev, ino: s.ino, ...(e.path === opts.dockerfile ? { dockerfile: true } : {}) };
+    const known = cache?.lookup(e.path, s);
+    return {
+      name: e.path,
+      type: 'file',
+      ...base,
+      size: s.size,
+      abs: e.abs,
+      dev: s.dev,
+      ino: s.ino,
+      mtimeMs: s.mtimeMs,
+      ctimeMs: s.ctimeMs,
+      ...(known !== undefined ? { known } : {}),
+      ...(e.path === opts.dockerfile ? { dockerfile: true } : {}),
+    };
   };
 
   let segment: EntrySpec[] = [];
   let segmentBytes = 0;
   const flush = async (last: boolean): Promise<void> => {
     const job: SegmentJob = { id: next++, entries: segment, last, digests };
+    if (cache !== undefined) learning.set(job.id, job.entries);
     segment = [];
     segmentBytes = 0;
     await dispatch(job);

@@ -50,6 +50,14 @@ export interface EntrySpec {
   readonly abs?: string;
   readonly dev?: number;
   readonly ino?: number;
+  /** a file on disk: its times as the walk saw them (a digest cache key, src/ctx/digest-cache.ts) */
+  readonly mtimeMs?: number;
+  readonly ctimeMs?: number;
+  /**
+   * a file on disk: its digest from the cache, for the stat the walk saw; used only if the file
+   * still has that stat once its bytes are read, else the bytes are hashed
+   */
+  readonly known?: string;
   /** a file given as bytes: a Dockerfile from outside the context or stdin, or a small file the main thread already read */
   readonly data?: Uint8Array;
   /** the Dockerfile the user chose */
@@ -75,12 +83,16 @@ export interface Output {
   readonly take: () => Buffer;
   /**
    * The first `used` bytes of `buf` are segment `id`'s next bytes; `end` closes the segment, with
-   * why it stopped early if it did (the bytes before the failing entry still come first).
+   * why it stopped early if it did (the bytes before the failing entry still come first) and the
+   * digests it computed (see Learned).
    */
-  readonly emit: (id: number, buf: Buffer, used: number, end: boolean, failure?: SegmentFailure) => void;
+  readonly emit: (id: number, buf: Buffer, used: number, end: boolean, failure?: SegmentFailure, learned?: Learned) => void;
   /** resolves once an output buffer is free again; undefined when one is free now */
   readonly room: () => Promise<void> | undefined;
 }
+
+/** The sha256 hex a segment computed for its i-th entry, '' where none was (a cache hit, not a file): what the cache can learn. */
+export type Learned = readonly string[];
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -141,6 +153,7 @@ export class Encoder {
     });
     ended.catch(() => undefined);
     let failure: SegmentFailure | undefined;
+    const learned: string[] = job.digests ? new Array<string>(job.entries.length).fill('') : [];
     let small = 0;
     // entries handed to tar-stream and not yet done; one shared callback, no promise per entry
     let open = 0;
@@ -164,7 +177,14 @@ export class Encoder {
       if (data === undefined) pack.entry(header, entryDone);
       else pack.entry(header, data as Buffer, entryDone);
     };
-    for (const e of job.entries) {
+    for (let i = 0; i < job.entries.length; i++) {
+      const e = job.entries[i]!;
+      // a digest from the cache when it still holds, else the sha256 of the bytes read (learned)
+      const hashOf = (data: Uint8Array, known: string | undefined): string => {
+        if (!job.digests) return '';
+        if (known !== undefined) return known;
+        return (learned[i] = sha256Hex(data));
+      };
       const base = { mode: e.mode, uid: e.uid, gid: e.gid, uname: '', gname: '', mtime: new Date(e.mtime * 1000) };
       try {
         if (e.type === 'directory') add({ name: e.name, type: 'directory', ...base });
@@ -172,19 +192,20 @@ export class Encoder {
         else if (e.type === 'link') add({ name: e.name, type: 'link', linkname: e.linkname!, ...base, size: 0 });
         else if (e.data !== undefined) {
           const data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
-          const hex = job.digests ? sha256Hex(data) : '';
+          const hex = hashOf(data, e.known);
           if (e.abs !== undefined) add({ name: e.name, type: 'file', size: data.length, ...base, ...paxOf(e, hex) }, data);
           else add({ name: e.name, type: 'file', size: data.length, ...base, pax: { ...(hex !== '' ? { [DIGEST_PAX_KEY]: `sha256:${hex}` } : {}), ...(e.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) } }, data);
         } else if (e.size! <= BIG) {
           const size = e.size!;
           const scratch = this.scratchOf(small + size + 1);
-          const data = readSmall(e, scratch, small);
+          const { data, known } = readSmall(e, scratch, small);
           small += size;
-          add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, job.digests ? sha256Hex(data) : '') }, data);
+          add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, hashOf(data, known)) }, data);
         } else {
           // the walk gives a large file a segment of its own, so the scratch is free here
           await settled();
-          await this.sendLarge(pack, e, { name: e.name, type: 'file', size: e.size!, ...base }, job.digests);
+          const hex = await this.sendLarge(pack, e, { name: e.name, type: 'file', size: e.size!, ...base }, job.digests);
+          if (job.digests && hex !== e.known) learned[i] = hex;
         }
       } catch (err) {
         failure = err instanceof Changed ? { path: e.path, changed: true } : { path: e.path, code: (err as NodeJS.ErrnoException).code, message: (err as Error).message };
@@ -202,16 +223,19 @@ export class Encoder {
       await settled().catch(() => undefined);
       pack.destroy();
     }
-    this.out.emit(job.id, buf, used, true, failure);
+    this.out.emit(job.id, buf, used, true, failure, learned);
     return failure;
   }
 
-  /** Hashes a large file in one pass, then sends it in a second, hashed again and compared. */
-  private async sendLarge(pack: ReturnType<typeof tar.pack>, e: EntrySpec, header: Header, digests: boolean): Promise<void> {
+  /**
+   * Hashes a large file in one pass (unless the cache knows its digest), then sends it in a second,
+   * hashed again and compared; resolves with the digest ('' without digests).
+   */
+  private async sendLarge(pack: ReturnType<typeof tar.pack>, e: EntrySpec, header: Header, digests: boolean): Promise<string> {
     const size = e.size!;
     const piece = this.scratchOf(PIECE);
-    let digest = '';
-    if (digests) {
+    let digest = (digests && e.known) || '';
+    if (digests && digest === '') {
       const h = crypto.createHash('sha256');
       const n = readPieces(e, piece, size, (c) => h.update(c));
       if (n !== size) throw new Changed();
@@ -255,6 +279,7 @@ export class Encoder {
       closeSync(fd);
     }
     if (digests && again.digest('hex') !== digest) throw new Changed();
+    return digest;
   }
 }
 
@@ -282,12 +307,14 @@ const openChecked = (e: EntrySpec): number => {
 /**
  * Reads a file of `e.size` bytes into `into` at `at` (which has a byte to spare after it),
  * checking it is the inode the walk saw and did not grow or shrink; throws Changed or an errno
- * error.
+ * error. `known` is the cached digest when the file, after the read, still has the stat the walk
+ * saw (so the bytes read are the ones the cache hashed).
  */
-export const readSmall = (e: EntrySpec, into: Buffer, at: number): Buffer => {
+export const readSmall = (e: EntrySpec, into: Buffer, at: number): { data: Buffer; known?: string } => {
   const size = e.size!;
   const fd = openChecked(e);
   let n = 0;
+  let known: string | undefined;
   try {
     // ask for one byte more than the size: a file that grew since the walk is caught here, and a
     // short count from a regular file is its end
@@ -296,11 +323,15 @@ export const readSmall = (e: EntrySpec, into: Buffer, at: number): Buffer => {
       n += r;
       if (r === 0 || n >= size) break;
     }
+    if (e.known !== undefined && n === size) {
+      const s = fstatSync(fd);
+      if (s.ctimeMs === e.ctimeMs && s.mtimeMs === e.mtimeMs && s.size === size) known = e.known;
+    }
   } finally {
     closeSync(fd);
   }
   if (n !== size) throw new Changed();
-  return into.subarray(at, at + size);
+  return { data: into.subarray(at, at + size), ...(known !== undefined ? { known } : {}) };
 };
 
 /** Reads a whole file in pieces, handing each to `each`; returns the number of bytes read. */

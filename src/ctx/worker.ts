@@ -7,7 +7,7 @@
 // The module starts serving only on a worker thread created with WORKER_DATA, so the file that
 // holds it (a bundle chunk, or this source under tsx) is also what the worker loads.
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { Encoder, OUT_SIZE, type SegmentFailure, type SegmentJob } from './segment.js';
+import { Encoder, OUT_SIZE, type Learned, type SegmentFailure, type SegmentJob } from './segment.js';
 import { fdSink } from './writer.js';
 
 /**
@@ -24,7 +24,14 @@ export interface ToWorker {
 }
 export type FromWorker =
   | { readonly ready: true }
-  | { readonly id: number; readonly batch?: ArrayBuffer; readonly failure?: SegmentFailure; readonly error?: { readonly code?: string; readonly message: string } };
+  | {
+      readonly id: number;
+      readonly batch?: ArrayBuffer;
+      readonly failure?: SegmentFailure;
+      readonly error?: { readonly code?: string; readonly message: string };
+      /** the digests the segment's encoding computed, for the cache */
+      readonly learned?: Learned;
+    };
 
 /** The file to start a worker from: the one this module was loaded from. */
 export const WORKER_URL = import.meta.url;
@@ -64,7 +71,7 @@ const serve = (port: MessagePort, fd: number): void => {
   const encoder = new Encoder({
     take: () => pool.take(),
     room: () => pool.room(),
-    emit: (id, buf, used, end, failure) =>
+    emit: (id, buf, used, end, failure, learned) =>
       sink.write(buf.subarray(0, used), (err) => {
         pool.give(buf);
         if (err) broken ??= err;
@@ -72,7 +79,7 @@ const serve = (port: MessagePort, fd: number): void => {
         const give = batches.get(id);
         batches.delete(id);
         const error = broken ? { code: (broken as NodeJS.ErrnoException).code, message: broken.message } : undefined;
-        port.postMessage({ id, ...(give ? { batch: give } : {}), ...(failure ? { failure } : {}), ...(error ? { error } : {}) } satisfies FromWorker, give ? [give] : []);
+        port.postMessage({ id, ...(give ? { batch: give } : {}), ...(failure ? { failure } : {}), ...(error ? { error } : {}), ...(learned ? { learned } : {}) } satisfies FromWorker, give ? [give] : []);
       }),
   });
   const jobs: ToWorker[] = [];
