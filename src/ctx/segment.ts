@@ -13,7 +13,7 @@
 // swapped (for a symlink, a fifo, or through a renamed parent directory) is reported as changed,
 // never followed or blocked on.
 import * as crypto from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import tar from 'tar-stream';
 
 /** The PAX key of each regular file's digest (read by src/build/context.ts). */
@@ -291,9 +291,18 @@ const paxOf = (e: EntrySpec, hex: string): { pax?: Record<string, string> } => {
   return { pax };
 };
 
+/** Opens a file without following a symlink: a path that became one is a changed file (ELOOP). */
+const openFile = (e: EntrySpec): number => {
+  try {
+    return openSync(e.abs!, OPEN_FLAGS);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'ELOOP' ? new Changed() : err;
+  }
+};
+
 /** Opens a file as the walk saw it: the same inode, a regular file, no symlink followed. */
 const openChecked = (e: EntrySpec): number => {
-  const fd = openSync(e.abs!, OPEN_FLAGS);
+  const fd = openFile(e);
   try {
     const s = fstatSync(fd);
     if (!s.isFile() || s.ino !== e.ino || s.dev !== e.dev) throw new Changed();
@@ -309,28 +318,37 @@ const openChecked = (e: EntrySpec): number => {
  * checking it is the inode the walk saw and did not grow or shrink; throws Changed or an errno
  * error. `known` is the cached digest when the file, after the read, still has the stat the walk
  * saw (so the bytes read are the ones the cache hashed).
+ *
+ * The one fstat comes after the read, so a cache hit costs no second one: whatever the path led
+ * to was read without blocking (O_NONBLOCK) and at most size + 1 bytes of it, and is then
+ * reported as changed unless it is the regular file the walk saw.
  */
 export const readSmall = (e: EntrySpec, into: Buffer, at: number): { data: Buffer; known?: string } => {
   const size = e.size!;
-  const fd = openChecked(e);
+  const fd = openFile(e);
   let n = 0;
-  let known: string | undefined;
+  let readError: unknown;
+  let s: Stats;
   try {
-    // ask for one byte more than the size: a file that grew since the walk is caught here, and a
-    // short count from a regular file is its end
-    for (;;) {
-      const r = readSync(fd, into, at + n, size + 1 - n, null);
-      n += r;
-      if (r === 0 || n >= size) break;
+    try {
+      // ask for one byte more than the size: a file that grew since the walk is caught here, and
+      // a short count from a regular file is its end
+      for (;;) {
+        const r = readSync(fd, into, at + n, size + 1 - n, null);
+        n += r;
+        if (r === 0 || n >= size) break;
+      }
+    } catch (err) {
+      readError = err;
     }
-    if (e.known !== undefined && n === size) {
-      const s = fstatSync(fd);
-      if (s.ctimeMs === e.ctimeMs && s.mtimeMs === e.mtimeMs && s.size === size) known = e.known;
-    }
+    s = fstatSync(fd);
   } finally {
     closeSync(fd);
   }
+  if (!s.isFile() || s.ino !== e.ino || s.dev !== e.dev) throw new Changed();
+  if (readError !== undefined) throw readError;
   if (n !== size) throw new Changed();
+  const known = e.known !== undefined && s.ctimeMs === e.ctimeMs && s.mtimeMs === e.mtimeMs && s.size === size ? e.known : undefined;
   return { data: into.subarray(at, at + size), ...(known !== undefined ? { known } : {}) };
 };
 
