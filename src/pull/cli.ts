@@ -20,9 +20,7 @@ const fail = (f: { message: string; exitCode: number }): void => {
   exit(f.exitCode);
 };
 
-/** fast-pull.ts bundled alone beside this file in dist/; from src/ (tests), the module itself. */
-const loadFastPull = (): Promise<typeof import('./fast-pull.js')> =>
-  import(new URL('./tsd-pull-fast.mjs', import.meta.url).href).catch(() => import('./fast-pull.js'));
+const loadFastPull = (): Promise<typeof import('./fast-pull.js')> => import('./fast-pull.js');
 
 const fastPull = async (args: PlainPull): Promise<void> => {
   const { openStore, pull, progressReporter, decodeProgress } = await loadFastPull();

@@ -1,6 +1,5 @@
-// What a plain tsd-pull command line needs (cli.ts's fastPull), in one module: scripts/build.mjs
-// bundles it alone, unsplit, into dist/tsd-pull-fast.mjs, one file to load instead of some twenty
-// shared chunks (start-up budget: bench/pull).
+// What a plain tsd-pull command line needs (cli.ts's fastPull), in one module that cli.ts imports
+// on demand (start-up budget: bench/pull).
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import type { Failure } from '../failure.js';
 import { openExistingStore, openStore as createStore, type Store } from '../store/store.js';

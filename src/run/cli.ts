@@ -1,14 +1,12 @@
 // tsd-run: `tsd-run [OPTIONS] IMAGE [CMD…]` runs a container; `tsd-run VERB …` manages them
 // (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach). The first word decides:
 // a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
-// Only this shell is loaded up front; the run path and the verbs are loaded on demand, so a
-// container's start pays for no code it does not use (bench/run): a run loads this file and the
-// run path's one module (which carries runMain and processIo too), no shared chunk.
+// Only this shell runs up front; the run path and the verbs are imported on demand, so a
+// container's start runs no code it does not use (bench/run): the run path's module carries
+// runMain and processIo too.
 import type { CommandResult, Io } from '../cli/io.js';
 
-/** The run path bundled alone (one module to load, scripts/build.mjs) beside this file in dist/; from src/ (tests), the module itself. */
-const loadRunCommand = (): Promise<typeof import('./run-command.js')> =>
-  import(new URL('./tsd-run-fg.mjs', import.meta.url).href).catch(() => import('./run-command.js'));
+const loadRunCommand = (): Promise<typeof import('./run-command.js')> => import('./run-command.js');
 
 const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach'];
 
@@ -39,5 +37,4 @@ export const main = async (argv: readonly string[], io: Io): Promise<CommandResu
 };
 
 const argv = process.argv.slice(2);
-const shell = isRun(argv[0]) ? await loadRunCommand() : await import('../cli/io.js');
-void shell.runMain('tsd-run', () => main(argv, shell.processIo()));
+void (isRun(argv[0]) ? loadRunCommand() : import('../cli/io.js')).then((shell) => shell.runMain('tsd-run', () => main(argv, shell.processIo())));

@@ -23,9 +23,7 @@ export const plainList = (argv: readonly string[]): { root?: string; json: boole
   return { ...(root !== undefined ? { root } : {}), json, ...(format !== undefined ? { format } : {}) };
 };
 
-/** The unsplit bundle of fast-list.ts beside this file in dist/; from src/ (tests), the module itself. */
-const loadFastList = (): Promise<typeof import('./fast-list.js')> =>
-  import(new URL('./tsd-store-ls.mjs', import.meta.url).href).catch(() => import('./fast-list.js'));
+const loadFastList = (): Promise<typeof import('./fast-list.js')> => import('./fast-list.js');
 
 // A command whose work stops short (a stream never ended, a promise never settled) would let the
 // event loop drain and exit 0 having done nothing: make that a loud tool failure instead.

@@ -1,6 +1,5 @@
-// FastList: a plain `tsd-store ls` without the argument parser. scripts/build.mjs also bundles
-// this file alone, unsplit, as dist/tsd-store-ls.mjs: one module to load instead of a dozen
-// shared chunks, which is most of what start-up costs (bench/store).
+// FastList: a plain `tsd-store ls` without the argument parser, imported on demand by cli.ts
+// (start-up budget: bench/store).
 import { listImages } from './listing.js';
 import { renderList, type ListStyle } from './list-output.js';
 import { openStore } from './store.js';
