@@ -15,7 +15,7 @@ const MB = Number(process.env.TSD_BENCH_MB ?? (full ? 300 : 30));
 const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 5);
 const repo = resolve(import.meta.dirname, '..', '..');
 const bin = join(repo, 'bin', 'tsd-ctx');
-if (!existsSync(join(repo, 'dist', 'tsd-ctx.mjs'))) {
+if (!existsSync(join(repo, 'dist', 'tsd-ctx.cjs'))) {
   console.error('bench/ctx: run `npm run build` first');
   process.exit(1);
 }

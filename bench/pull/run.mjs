@@ -19,7 +19,7 @@ const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 5);
 const ROWS = new Set((process.env.TSD_BENCH_ROWS ?? 'small,big,many,unpack').split(','));
 const repo = resolve(import.meta.dirname, '..', '..');
 const bin = join(repo, 'bin', 'tsd-pull');
-if (!existsSync(join(repo, 'dist', 'tsd-pull.mjs'))) {
+if (!existsSync(join(repo, 'dist', 'tsd-pull.cjs'))) {
   console.error('bench/pull: run `npm run build` first');
   process.exit(1);
 }

@@ -20,7 +20,7 @@ const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 4);
 const STARTUP_RUNS = Number(process.env.TSD_BENCH_STARTUP_RUNS ?? 30);
 const repo = resolve(import.meta.dirname, '..', '..');
 const bin = join(repo, 'bin', 'tsd-store');
-if (!existsSync(join(repo, 'dist', 'tsd-store.mjs'))) {
+if (!existsSync(join(repo, 'dist', 'tsd-store.cjs'))) {
   console.error('bench/store: run `npm run build` first');
   process.exit(1);
 }
