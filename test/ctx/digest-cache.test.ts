@@ -62,7 +62,7 @@ test('a key learned and saved is found again; another ctime, or a ctime inside t
   }
 });
 
-test('a cache file cut short keeps the records before the cut; no store, no cache written', () => {
+test('a cache file cut short or not a cache is an empty cache; no store, no cache written', () => {
   const store = tempDir('tsd-ctx-cache-');
   try {
     const now = Date.now();
@@ -74,10 +74,11 @@ test('a cache file cut short keeps the records before the cut; no store, no cach
     const [file] = readdirSync(join(store, 'ctx-digests'));
     const path = join(store, 'ctx-digests', file!);
     const bytes = readFileSync(path);
+    assert.is(DigestCache.open(store, '/ctx', now).lookup('a', key(1)), hexOf('a'));
     writeFileSync(path, bytes.subarray(0, bytes.length - 1));
-    const cut = DigestCache.open(store, '/ctx', now);
-    assert.is(cut.lookup('a', key(1)), hexOf('a'));
-    assert.is(cut.lookup('b', key(2)), undefined);
+    assert.is(DigestCache.open(store, '/ctx', now).lookup('a', key(1)), undefined);
+    writeFileSync(path, 'not a cache');
+    assert.is(DigestCache.open(store, '/ctx', now).lookup('a', key(1)), undefined);
     const missing = join(store, 'no-such-store');
     const none = DigestCache.open(missing, '/ctx', now);
     none.learn('a', key(1), hexOf('a'));
