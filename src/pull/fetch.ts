@@ -10,6 +10,9 @@
 // The blob's digest and the tar's diff ID are both checked before either gets its final name; on
 // any failure both are thrown away. A resumed attempt (Range) does not feed one: the pull then
 // unpacks from the committed blob.
+//
+// A layer may be fetched while its image's config is still being checked (a `gate`): it is
+// downloaded and verified, but renamed only once the config is good, and thrown away if not.
 import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -60,6 +63,8 @@ class PartialWriter extends Writable {
     private readonly limit: number,
     private readonly onBytes: (position: number) => void,
     private readonly what: string,
+    /** true once the blob is no longer wanted (see FetchOptions.gate): the next write fails */
+    private readonly stopped: () => boolean,
   ) {
     super({ highWaterMark: 1 << 20 });
   }
@@ -94,6 +99,10 @@ class PartialWriter extends Writable {
   override _writev(chunks: { chunk: Buffer }[], done: (e?: Error | null) => void): void {
     const bufs = chunks.map((c) => c.chunk);
     const length = bufs.reduce((n, b) => n + b.length, 0);
+    if (this.stopped()) {
+      done(new Error('stopped: the blob is no longer wanted'));
+      return;
+    }
     if (this.position + length > this.limit) {
       done(failure('SizeMismatch', `${this.what}: the registry sent more than the ${this.limit} bytes the manifest declares`, ExitCode.tool) as unknown as Error);
       return;
@@ -186,6 +195,7 @@ const attempt = async (
   report: Report,
   first: boolean,
   sink: SnapshotSink | undefined,
+  stopped: () => boolean,
 ): Promise<{ hash: Hash; size: number; pending?: PendingSnapshot }> => {
   const what = blobWhat(s, repository, d.digest);
   const fh = await fs.open(path, fsc.O_RDWR | fsc.O_CREAT, 0o644);
@@ -216,7 +226,7 @@ const attempt = async (
       offset = 0;
     }
     const hash = await hashPrefix(path, algorithmOf(d.digest), offset);
-    const writer = new PartialWriter(fh, hash, offset, d.size, (done) => report({ event: 'bytes', digest: d.digest, done, total: d.size }), what);
+    const writer = new PartialWriter(fh, hash, offset, d.size, (done) => report({ event: 'bytes', digest: d.digest, done, total: d.size }), what, stopped);
     // only an attempt from byte 0 can feed a snapshot (it must see every byte in order)
     const pending = offset === 0 && sink !== undefined ? await sink() : undefined;
     if (pending) writer.mirrorTo(pending.input);
@@ -244,21 +254,30 @@ const attempt = async (
   }
 };
 
+export interface FetchOptions {
+  /** a last check of the verified bytes before they are committed (a config must decode); throws a Failure */
+  readonly check?: (path: string) => Promise<void>;
+  /** a snapshot to make from the bytes as they arrive (tsd-pull --unpack) */
+  readonly sink?: SnapshotSink;
+  /**
+   * the blob is committed only once this resolves (a layer fetched while its image's config is
+   * still being checked); when it rejects, the download stops, the partial is deleted, and its
+   * reason is thrown
+   */
+  readonly gate?: Promise<unknown>;
+}
+
 /**
  * Makes `d` present in the store, fetching it from `repository` unless it is there already.
  * Nothing reaches the blob's final name unless its size and digest are right.
  */
-export const fetchBlob = async (
-  p: StorePaths,
-  s: Session,
-  repository: string,
-  d: Descriptor,
-  report: Report,
-  /** a last check of the verified bytes before they are committed (a config must decode); throws a Failure */
-  check?: (path: string) => Promise<void>,
-  /** a snapshot to make from the bytes as they arrive (tsd-pull --unpack) */
-  sink?: SnapshotSink,
-): Promise<Fetched> => {
+export const fetchBlob = async (p: StorePaths, s: Session, repository: string, d: Descriptor, report: Report, how: FetchOptions = {}): Promise<Fetched> => {
+  const { check, sink, gate } = how;
+  // once the gate has failed, the download stops and nothing of the blob is kept
+  let closed: { why: unknown } | undefined;
+  gate?.catch((why: unknown) => {
+    closed = { why };
+  });
   leaseBlob(p, d.digest);
   if (await hasBlob(p, d.digest)) {
     report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
@@ -278,7 +297,7 @@ export const fetchBlob = async (
       let problem: Failure;
       let pending: PendingSnapshot | undefined;
       try {
-        const got = await attempt(s, repository, d, path, report, n === 1, sink);
+        const got = await attempt(s, repository, d, path, report, n === 1, sink, () => closed !== undefined);
         const { hash, size } = got;
         pending = got.pending;
         const actual = `${algorithmOf(d.digest)}:${hash.digest('hex')}` as Digest;
@@ -299,6 +318,7 @@ export const fetchBlob = async (
               throw isFailure(e) ? { ...e, retryable: false } : e;
             }
           }
+          await gate;
           await rename(p, path, d.digest);
           report({ event: 'done', digest: d.digest, total: d.size });
           if (!pending) return 'fetched';
@@ -311,6 +331,10 @@ export const fetchBlob = async (
         if (++mismatches > 1) throw problem;
         // a resumed partial may hold bytes of a faulty earlier attempt: fetch it whole once more
       } catch (e) {
+        if (closed) {
+          await fs.unlink(path).catch(() => undefined);
+          throw closed.why;
+        }
         const f = isFailure(e) ? e : networkFailure(what, e);
         if (f._tag === 'SizeMismatch') await fs.unlink(path).catch(() => undefined);
         if (!f.retryable || n >= s.policy.attempts) {

@@ -121,6 +121,23 @@ const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig
   return c.right;
 };
 
+/** Fetches the config (unless present) and decodes it; `wrote` is true when this pull stored it. */
+const fetchConfig = async (p: StorePaths, session: Session, repo: string, d: Descriptor, report: Report, what: string): Promise<{ config: ImageConfig; wrote: boolean }> => {
+  let fetched: ImageConfig | undefined;
+  const how = await fetchBlob(p, session, repo, d, report, {
+    check: async (path) => {
+      fetched = await decodeConfigFile(path, what);
+    },
+  });
+  // fetched: the check decoded it on its way in
+  if (how !== 'present') return { config: fetched as ImageConfig, wrote: true };
+  const bytes = await readBlob(p, d.digest, MAX_CONFIG_SIZE)();
+  if (E.isLeft(bytes)) throw bytes.left;
+  const c = decodeImageConfig(bytes.right);
+  if (E.isLeft(c)) throw failure('InvalidConfig', `${what}: ${c.left.message}`, ExitCode.tool);
+  return { config: c.right, wrote: false };
+};
+
 /**
  * Unpacks layers one at a time, in the order their blobs arrive, while the pull goes on.
  * `settled` resolves (never rejects) once every started unpack is done, with the first failure.
@@ -194,10 +211,13 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   if (E.isLeft(plan)) throw plan.left;
   report({ event: 'resolved', ref: name, digest: top.digest, blobs: plan.right.layers.length + 1 });
 
-  // the config first: a config that does not decode stops the pull before any layer is fetched
+  // The config and the layers are fetched at once (the first layer byte comes one config fetch
+  // sooner), but no layer is committed before the config has decoded: a bad config stops the
+  // pull with no layer of it kept (fetchBlob's `gate`). With --unpack the layers wait for the
+  // config, whose diff IDs each streamed unpack needs.
   const configWhat = `config ${manifest.config.digest} of ${ref.domain}/${repo}`;
   if (manifest.config.size > MAX_CONFIG_SIZE) throw failure('ConfigTooLarge', `${configWhat}: ${manifest.config.size} bytes, more than ${MAX_CONFIG_SIZE}; refused`, ExitCode.tool);
-  let config: ImageConfig | undefined;
+  let config: ImageConfig;
   // whether this pull gave any blob its name (then its directory entry still needs an fsync)
   let wrote = false;
   const present = options.unpack ? undefined : presentConfig(p, manifest.config, plan.right.layers);
@@ -207,35 +227,29 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
     config = c.right;
   } else {
-    const fetchedConfig = await fetchBlob(p, session, repo, manifest.config, report, async (path) => {
-      config = await decodeConfigFile(path, configWhat);
-    });
-    if (fetchedConfig === 'present') {
-      const bytes = await readBlob(p, manifest.config.digest, MAX_CONFIG_SIZE)();
-      if (E.isLeft(bytes)) throw bytes.left;
-      const c = decodeImageConfig(bytes.right);
-      if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
-      config = c.right;
-    } else wrote = true;
-  }
-
-  const cfg = config as ImageConfig;
-  const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, cfg, configWhat, report) : undefined;
-  if (present === undefined) {
+    const configReady = fetchConfig(p, session, repo, manifest.config, report, configWhat);
+    configReady.catch(() => undefined); // awaited below, after the layers
+    const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, (await configReady).config, configWhat, report) : undefined;
     try {
       await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
-        const how = await fetchBlob(p, session, repo, l, report, undefined, unpacking?.sink(options.unpackStream, l)).catch((e) => {
+        const how = await fetchBlob(p, session, repo, l, report, unpacking ? { sink: unpacking.sink(options.unpackStream, l) } : { gate: configReady }).catch((e) => {
           throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
         });
         if (how !== 'present') wrote = true;
         unpacking?.ready(l.digest, how === 'unpacked');
       });
+    } catch (e) {
+      await configReady; // a bad config is the failure to report (the layers stopped because of it)
+      throw e;
     } finally {
       await unpacking?.settled();
     }
+    const fetched = await configReady;
+    config = fetched.config;
+    if (fetched.wrote) wrote = true;
+    const unpacked = await unpacking?.settled();
+    if (unpacked) throw unpacked;
   }
-  const unpacked = await unpacking?.settled();
-  if (unpacked) throw unpacked;
 
   // manifests last, then the name: nothing named can reach a missing blob
   if (await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest')) wrote = true;
@@ -263,7 +277,7 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     mediaType: entry.mediaType,
     size: entry.size,
     config: manifest.config.digest,
-    platform: { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) },
+    platform: { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) },
   };
 };
 

@@ -161,7 +161,7 @@ test('a manifest that lies about a layer size is refused; nothing kept', async (
   removeDir(p.root);
 });
 
-test('a config that is not JSON is refused before any layer is fetched', async () => {
+test('a config that is not JSON is refused; no layer of it is kept, not even as a partial', async () => {
   const layer = Buffer.alloc(3000, 2);
   const cfg = Buffer.from('this is not json');
   const manifest = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDescriptor(cfg), layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length }] });
@@ -172,6 +172,7 @@ test('a config that is not JSON is refused before any layer is fetched', async (
   assert.match(r.stderr, /^tsd-pull: config sha256:[0-9a-f]+ of .*f\/badcfg: invalid image config: not valid JSON; refused\n$/);
   assert.not.ok(existsSync(blobPath(p.root, sha256(cfg))));
   assert.not.ok(existsSync(blobPath(p.root, sha256(layer))));
+  assert.equal(readdirSync(paths(p.root).ingest).filter((f) => f.endsWith('.partial')), []);
   removeDir(p.root);
 });
 
