@@ -6,7 +6,8 @@
 //          and as a cached rebuild
 //   big    a context of many files copied into scratch (FROM scratch, COPY . /): cold and cached
 // Sizes: small defaults (2,000 files, 30 MB); TSD_BENCH_FULL=1 for 20,000 files, 300 MB;
-// TSD_BENCH_FILES, TSD_BENCH_MB, TSD_BENCH_RUNS for anything else. Needs root, runc, podman.
+// TSD_BENCH_FILES, TSD_BENCH_MB, TSD_BENCH_RUNS for anything else; TSD_BENCH_ROWS=small or big
+// runs only those rows (podman's big rows take 12–25 s a run). Needs root, runc, podman.
 //   node bench/build/run.mjs
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,9 +18,10 @@ const full = process.env.TSD_BENCH_FULL === '1';
 const FILES = Number(process.env.TSD_BENCH_FILES ?? (full ? 20000 : 2000));
 const MB = Number(process.env.TSD_BENCH_MB ?? (full ? 300 : 30));
 const RUNS = Number(process.env.TSD_BENCH_RUNS ?? 5);
+const ROWS = process.env.TSD_BENCH_ROWS ?? 'small,big';
 const repo = resolve(import.meta.dirname, '..', '..');
 const bin = (tool) => join(repo, 'bin', `tsd-${tool}`);
-if (!existsSync(join(repo, 'dist', 'tsd-build.mjs'))) {
+if (!existsSync(join(repo, 'dist', 'tsd-build.cjs'))) {
   console.error('bench/build: run `npm run build` first');
   process.exit(1);
 }
@@ -119,12 +121,16 @@ const measure = (name, ours, theirs, runs) => {
 const bigRuns = full ? Math.min(RUNS, 3) : RUNS;
 console.log(`bench/build: ${RUNS} runs (big: ${bigRuns}) each, medians; big context ${sizes.length} files, ${(bytes / 1048576).toFixed(0)} MB`);
 try {
-  measure('small, 5 steps, cold (--no-cache)', tsd(small, 'bench-small', true), podman(small, 'bench-small', true), RUNS);
-  measure('small, 5 steps, cached rebuild', tsd(small, 'bench-small', false), podman(small, 'bench-small', false), RUNS);
-  measure('big context into scratch, cold', tsd(big, 'bench-big', true), podman(big, 'bench-big', true), bigRuns);
-  measure('big context into scratch, cached', tsd(big, 'bench-big', false), podman(big, 'bench-big', false), bigRuns);
-  const tarMs = median(Array.from({ length: bigRuns }, () => ms(`tar -cf - -C ${big} . | cat > /dev/null`)));
-  console.log(`${'tar -cf of the big context'.padEnd(34)}     ${(tarMs / 1000).toFixed(3).padStart(7)} s`);
+  if (ROWS.includes('small')) {
+    measure('small, 5 steps, cold (--no-cache)', tsd(small, 'bench-small', true), podman(small, 'bench-small', true), RUNS);
+    measure('small, 5 steps, cached rebuild', tsd(small, 'bench-small', false), podman(small, 'bench-small', false), RUNS);
+  }
+  if (ROWS.includes('big')) {
+    measure('big context into scratch, cold', tsd(big, 'bench-big', true), podman(big, 'bench-big', true), bigRuns);
+    measure('big context into scratch, cached', tsd(big, 'bench-big', false), podman(big, 'bench-big', false), bigRuns);
+    const tarMs = median(Array.from({ length: bigRuns }, () => ms(`tar -cf - -C ${big} . | cat > /dev/null`)));
+    console.log(`${'tar -cf of the big context'.padEnd(34)}     ${(tarMs / 1000).toFixed(3).padStart(7)} s`);
+  }
   console.log(JSON.stringify({ v: 1, type: 'bench', bench: 'build', files: sizes.length, mb: Math.round(bytes / 1048576), rows }));
 } finally {
   spawnSync('podman', ['rmi', '-f', 'bench-small', 'bench-big'], { stdio: 'ignore' });
