@@ -1,31 +1,45 @@
 // Starts a binary's bundle, dist/NAME.cjs (scripts/build.mjs), as Node's require() would but with
 // V8's code cache: compiling the bundle costs a start ~5 ms (bench/run), reading the cache far
-// less. The cache (NAME.cjs.v8cache beside the bundle, so a new build starts a new one) is
-// written at exit by the first run that found none, or found it rejected (another Node); it holds
-// the code that run compiled. A dist/ that cannot be written only means no cache.
+// less. The cache, NAME.cjs.v8cache beside the bundle (a new build starts a new one), holds the
+// code compiled by the command lines it was made by, named in its header by their first argument
+// (`ls`, `--version`, a run's first option…). A run whose first argument is not among them (or
+// that found no cache, or found it rejected by another Node) writes it again at exit: what it
+// loaded from the cache plus what it compiled, so the cache grows to cover each kind of command
+// line, up to MAX_KINDS of them. A dist/ that cannot be written only means no cache.
 'use strict';
 const { readFileSync, realpathSync, renameSync, writeFileSync } = require('node:fs');
 const { createRequire, wrap } = require('node:module');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
+const MAX_KINDS = 8;
+
+/** The cache file: the kinds of command line it covers, one a line, a NUL, then V8's data. */
+const readCache = (file) => {
+  try {
+    const buf = readFileSync(file);
+    const end = buf.indexOf(0);
+    if (end >= 0) return { kinds: buf.toString('utf8', 0, end).split('\n'), data: buf.subarray(end + 1) };
+  } catch {
+    /* no cache yet */
+  }
+  return { kinds: [], data: undefined };
+};
+
 module.exports = (name) => {
   // the real path pins this build: dist/ may be switched to a newer one while we run
   const file = realpathSync(join(__dirname, '..', 'dist', `${name}.cjs`));
   const cacheFile = `${file}.v8cache`;
-  let cachedData;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {
-    /* no cache yet */
-  }
-  // the bundles hold no import() (scripts/build.mjs): a script compiled from the cache has none to give it
-  const script = new vm.Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-  if (cachedData === undefined || script.cachedDataRejected) {
+  const kind = process.argv[2] ?? '';
+  const cache = readCache(cacheFile);
+  // the bundles hold no import() (scripts/build.mjs): a script compiled from a cache has no callback for one
+  const script = new vm.Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: cache.data });
+  const fresh = cache.data === undefined || script.cachedDataRejected;
+  if (fresh || (!cache.kinds.includes(kind) && cache.kinds.length < MAX_KINDS)) {
     process.once('exit', () => {
       try {
         const tmp = `${cacheFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, script.createCachedData());
+        writeFileSync(tmp, Buffer.concat([Buffer.from(`${[...(fresh ? [] : cache.kinds), kind].join('\n')}\0`), script.createCachedData()]));
         renameSync(tmp, cacheFile);
       } catch {
         /* a read-only dist/: start without a cache next time too */

@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as E from 'fp-ts/lib/Either.js';
 import { runQuiet } from './quiet-command.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
@@ -72,13 +71,7 @@ export interface HeldMount {
 }
 
 /** tsd-supervisor beside this module (dist/) or, from src/ (tests), in dist/. */
-const helperBinary = (): string | undefined => {
-  for (const rel of ['./tsd-supervisor', '../../dist/tsd-supervisor']) {
-    const f = fileURLToPath(new URL(rel, import.meta.url));
-    if (existsSync(f)) return f;
-  }
-  return undefined;
-};
+const helperBinary = (): string | undefined => [join(import.meta.dirname, 'tsd-supervisor'), join(import.meta.dirname, '..', '..', 'dist', 'tsd-supervisor')].find((f) => existsSync(f));
 
 /**
  * Mounts through `tsd-supervisor rootfs` (mount(2) in a small C process: no mount(8) and umount(8)
