@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { fromError, type Failure } from '../failure.js';
-import { BlockDigest } from './block-digest.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { DigestingStream } from '../oci/digest.js';
 import { MediaType } from '../oci/media-type.js';
@@ -15,6 +14,7 @@ import { ingest } from '../store/blob.js';
 import type { WrittenLayer } from '../store/layer-writer.js';
 import { execa } from 'execa';
 import type { Duplex } from 'node:stream';
+import { GzipThread } from './gzip-thread.js';
 import { ParallelGzip } from './parallel-gzip.js';
 import type { StorePaths } from '../store/layout.js';
 
@@ -111,24 +111,21 @@ export type BuildCompression = 'gzip' | 'zstd' | 'none';
 // buffer: false: execa otherwise keeps a copy of all stdout (up to 100 MB, then a fatal error)
 const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'ignore', lines: false, stripFinalNewline: false, buffer: false }).duplex();
 
-/** Layers from this size get their diff ID hashed on a thread of its own (block-digest.ts). */
-const OFF_THREAD_DIGEST_BYTES = 16 * 1024 * 1024;
+/** Layers from this size are gzipped and hashed from a thread of their own (gzip-thread.ts). */
+const GZIP_THREAD_BYTES = 16 * 1024 * 1024;
 
 export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);
   const bytes = entries.reduce((n, e) => n + (e.size ?? 0), 0);
   const mediaType = compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
-  if (compression === 'gzip' && bytes >= OFF_THREAD_DIGEST_BYTES) {
-    // the tar's blocks go to gzip on the pool and then, in order, to the digest thread
-    const diff = new BlockDigest();
-    const body = tarStream.pipe(new ParallelGzip(gzipLevelFor(entries), undefined, (block) => diff.update(block)));
+  if (compression === 'gzip' && bytes >= GZIP_THREAD_BYTES) {
+    const body = tarStream.pipe(new GzipThread(gzipLevelFor(entries)));
     tarStream.on('error', (e) => body.destroy(e));
     return pipe(
       ingest(p, body, {}, 'layer'),
-      TE.orElseFirstW(() => TE.fromIO(() => diff.abandon())),
       TE.chain(({ digest, size }) =>
         pipe(
-          TE.tryCatch(() => diff.digest(), fromError('hash layer')),
+          TE.tryCatch(() => body.diffId, fromError('hash layer')),
           TE.map((diffId) => ({ descriptor: { mediaType, digest, size }, diffId })),
         ),
       ),

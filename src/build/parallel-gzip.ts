@@ -14,36 +14,34 @@ import { deflateRawSync, gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 
 const gzipAsync = promisify(gzip);
-const BLOCK = 1 << 20;
-const SAMPLE = 8 << 10;
+/** Each member's input (the last one's at most). */
+export const BLOCK = 1 << 20;
+/** The size of each of looksIncompressible's four samples. */
+export const SAMPLE = 8 << 10;
 
-/** True when samples of `block` shrink by less than 5% at deflate level 1. */
-export const looksIncompressible = (block: Buffer): boolean => {
-  if (block.length < 4 * SAMPLE) return false;
-  const step = Math.floor((block.length - SAMPLE) / 3);
-  const sample = Buffer.concat([0, 1, 2, 3].map((k) => block.subarray(k * step, k * step + SAMPLE)));
-  return deflateRawSync(sample, { level: 1 }).length > sample.length * 0.95;
+/**
+ * True when samples of `block` shrink by less than 5% at deflate level 1. Self-contained (what it
+ * uses comes in as arguments): gzip-thread.ts runs its source on a worker, so both choose alike.
+ */
+export const looksIncompressible = (block: Buffer, sampleSize = SAMPLE, deflate = deflateRawSync): boolean => {
+  if (block.length < 4 * sampleSize) return false;
+  const step = Math.floor((block.length - sampleSize) / 3);
+  const sample = Buffer.concat([0, 1, 2, 3].map((k) => block.subarray(k * step, k * step + sampleSize)));
+  return deflate(sample, { level: 1 }).length > sample.length * 0.95;
 };
 
 export class ParallelGzip extends Transform {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private readonly queue: { block: Buffer; out: Promise<Buffer> }[] = [];
+  private readonly queue: Promise<Buffer>[] = [];
   private readonly width: number;
 
-  /** `onBlock` gets each input block, in order, once gzip is done with it (and may keep it). */
   constructor(
     private readonly level = 6,
     width = Math.max(2, availableParallelism()),
-    private readonly onBlock?: (block: Buffer) => void,
   ) {
     super();
     this.width = width;
-  }
-
-  private next(): Promise<Buffer> {
-    const { block, out } = this.queue.shift()!;
-    return this.onBlock ? out.then((o) => (this.onBlock!(block), o)) : out;
   }
 
   private startBlock(): void {
@@ -52,7 +50,7 @@ export class ParallelGzip extends Transform {
     this.pendingBytes = 0;
     const level = this.level > 0 && looksIncompressible(block) ? 0 : this.level;
     // one output chunk per member: zlib's default 16 KiB chunks would be concatenated again
-    this.queue.push({ block, out: gzipAsync(block, { level, chunkSize: Math.max(64 << 10, block.length + (block.length >> 6) + 1024) }) });
+    this.queue.push(gzipAsync(block, { level, chunkSize: Math.max(64 << 10, block.length + (block.length >> 6) + 1024) }));
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, done: TransformCallback): void {
@@ -61,14 +59,14 @@ export class ParallelGzip extends Transform {
     if (this.pendingBytes < BLOCK) return done();
     this.startBlock();
     if (this.queue.length < this.width) return done();
-    this.next().then((out) => done(null, out), done);
+    this.queue.shift()!.then((out) => done(null, out), done);
   }
 
   override _flush(done: TransformCallback): void {
     if (this.pendingBytes > 0 || this.queue.length === 0) this.startBlock();
     void (async () => {
       try {
-        while (this.queue.length > 0) this.push(await this.next());
+        while (this.queue.length > 0) this.push(await this.queue.shift()!);
         done();
       } catch (e) {
         done(e as Error);
