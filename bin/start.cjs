@@ -8,7 +8,8 @@
 // line, up to MAX_KINDS of them. A dist/ that cannot be written only means no cache.
 'use strict';
 const { readFileSync, realpathSync, renameSync, writeFileSync } = require('node:fs');
-const { createRequire, wrap } = require('node:module');
+// node:module's exports, without loading node:module itself (its ESM half costs ~0.3 ms)
+const { createRequire, wrap } = module.constructor;
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
@@ -46,6 +47,6 @@ module.exports = (name) => {
       }
     });
   }
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  const bundle = { exports: {} };
+  script.runInThisContext()(bundle.exports, createRequire(file), bundle, file, dirname(file));
 };

@@ -3,8 +3,7 @@
 // returns the container's exit code; a failure of the runtime itself is classified as Docker
 // does: 127 command not found, 126 cannot invoke, 125 anything else.
 import { spawn, type StdioOptions } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { promises as fs, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
@@ -60,7 +59,7 @@ export interface Exit {
 /** True when the cgroup counted an OOM kill (v1 memory.oom_control, v2 memory.events). */
 export const oomKilledIn = async (dir: string): Promise<boolean> => {
   for (const file of ['memory.oom_control', 'memory.events']) {
-    const text = await readFile(join(dir, file), 'utf8').catch(() => '');
+    const text = await fs.readFile(join(dir, file), 'utf8').catch(() => '');
     const m = /^oom_kill (\d+)$/m.exec(text);
     if (m) return Number(m[1]) > 0;
   }
@@ -69,7 +68,7 @@ export const oomKilledIn = async (dir: string): Promise<boolean> => {
 
 /** Writes config.json into a bundle directory. */
 export const writeSpec = (bundle: string, spec: RuntimeSpec): TE.TaskEither<Failure, void> =>
-  TE.tryCatch(() => writeFile(join(bundle, 'config.json'), JSON.stringify(spec)), fromError(`write ${join(bundle, 'config.json')}`));
+  TE.tryCatch(() => fs.writeFile(join(bundle, 'config.json'), JSON.stringify(spec)), fromError(`write ${join(bundle, 'config.json')}`));
 
 /** Maps the runtime's own error message to Docker's exit codes. */
 export const classifyRuntimeError = (message: string): Failure => {
