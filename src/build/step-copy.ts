@@ -75,12 +75,13 @@ export const copyInstruction = async (env: StepEnv, state: BuildState, i: Copy |
     key = cacheKey([...common, made.plan.fingerprint]);
   }
   let cleanup = made?.cleanup;
+  const produced = ({ entries, settled }: CopyPlan) => E.right(settled ? { entries, settled } : { entries });
   const layer = await env.fileStep(key, label, n, async () => {
-    if (made) return E.right({ entries: made.plan.entries });
+    if (made) return produced(made.plan);
     const planned = await plan();
     if (E.isLeft(planned)) return planned;
     cleanup = planned.right.cleanup;
-    return E.right({ entries: planned.right.plan.entries });
+    return produced(planned.right.plan);
   });
   await cleanup?.();
   if (E.isLeft(layer)) {

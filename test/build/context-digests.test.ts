@@ -51,6 +51,38 @@ test('a record that does not match the bytes fails the COPY that reads them, nam
   assert.is(await appOf('honest'), 'other bytes\n');
 });
 
+test('many files, one record wrong (checked on a thread, the layer waits): the COPY fails naming it and keeps no layer, piped or read in place', async () => {
+  // 1,200 files of 5 KB: several 4 MiB read windows and check batches; file 700 lies
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((res) => pack.on('end', () => res()));
+  const df = 'FROM scratch\nCOPY many /many\n';
+  pack.entry({ name: 'Dockerfile', mode: 0o644, mtime: new Date(0), pax: { 'TSD.role': 'dockerfile', 'TSD.sha256': sha(df) } }, df);
+  for (let i = 0; i < 1200; i++) {
+    const body = `${i}\n`.padEnd(5000, '.');
+    pack.entry({ name: `many/f${i}`, mode: 0o644, mtime: new Date(0), pax: { 'TSD.sha256': sha(i === 700 ? 'not this' : body) } }, body);
+  }
+  pack.finalize();
+  await done;
+  const input = Buffer.concat(chunks);
+  const blobs = () => readdirSync(join(p.root, 'blobs', 'sha256')).length;
+  const before = blobs();
+  const piped = await tsd('build', ['-q', '--no-cache', '-t', 'many'], { root: p.root, input });
+  assert.is(piped.code, 1, piped.stderr);
+  assert.match(piped.stderr, /^tsd-build: .*many\/f700: its bytes do not match the TSD\.sha256 record/m);
+  const dir = tempDir();
+  const file = join(dir, 'many.tar');
+  writeFileSync(file, input);
+  const inPlace = spawnSync('sh', ['-c', '"$0" -q --no-cache -t many < "$1"', join(REPO, 'bin/tsd-build'), file], { encoding: 'utf8', env: { ...process.env, TSD_ROOT: p.root } });
+  assert.is(inPlace.status, 1, inPlace.stderr);
+  assert.match(inPlace.stderr, /^tsd-build: .*many\/f700: its bytes do not match the TSD\.sha256 record/m);
+  removeDir(dir);
+  assert.is(blobs(), before, 'no layer blob kept');
+});
+
 test('a hit trusts the record: a wrong one gets the cached result of the bytes it names (its sender fools only itself)', async () => {
   const first = await build('first', 'v1\n', sha('v1\n'));
   assert.is(first.code, 0, first.stderr);
