@@ -1,6 +1,7 @@
 // Segment: a run of consecutive context entries turned into their tar bytes. The walk cuts the
 // context into segments (a few hundred entries or about 1 MiB of small files, or one large
-// file); an Encoder reads each file once into its scratch buffer, hashes those bytes, hands
+// file); an Encoder reads each file once into its scratch buffer, hashes those bytes (unless the
+// digest cache, src/ctx/digest-cache.ts, knows them and the file did not change), hands
 // tar-stream whole buffers (`pack.entry(header, buffer)`) and copies what tar-stream emits into
 // large output buffers. Segments are independent (a tar is a plain sequence of entries), so the
 // encoder on the main thread and the one on the worker thread (src/ctx/pack.ts decides) can take
@@ -8,7 +9,8 @@
 // the work was shared. A segment's small files may come already read (`data`, by the main thread
 // for the worker). Files larger than BIG are hashed in one pass and sent in a second one.
 //
-// This module is plain data in, bytes out: it knows no threads. Files are opened with
+// This module is plain data in, bytes out: it knows no threads (nor the cache: a cached digest
+// comes in the entry, a computed one goes back with the segment's end). Files are opened with
 // O_NOFOLLOW|O_NONBLOCK and checked with fstat against the inode the walk saw, so a path
 // swapped (for a symlink, a fifo, or through a renamed parent directory) is reported as changed,
 // never followed or blocked on.
@@ -177,14 +179,14 @@ export class Encoder {
       if (data === undefined) pack.entry(header, entryDone);
       else pack.entry(header, data as Buffer, entryDone);
     };
+    // entry i's digest: the cache's when it still holds, else the sha256 of the bytes read (learned)
+    const hashOf = (i: number, data: Uint8Array, known: string | undefined): string => {
+      if (!job.digests) return '';
+      if (known !== undefined) return known;
+      return (learned[i] = sha256Hex(data));
+    };
     for (let i = 0; i < job.entries.length; i++) {
       const e = job.entries[i]!;
-      // a digest from the cache when it still holds, else the sha256 of the bytes read (learned)
-      const hashOf = (data: Uint8Array, known: string | undefined): string => {
-        if (!job.digests) return '';
-        if (known !== undefined) return known;
-        return (learned[i] = sha256Hex(data));
-      };
       const base = { mode: e.mode, uid: e.uid, gid: e.gid, uname: '', gname: '', mtime: new Date(e.mtime * 1000) };
       try {
         if (e.type === 'directory') add({ name: e.name, type: 'directory', ...base });
@@ -192,7 +194,7 @@ export class Encoder {
         else if (e.type === 'link') add({ name: e.name, type: 'link', linkname: e.linkname!, ...base, size: 0 });
         else if (e.data !== undefined) {
           const data = Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength);
-          const hex = hashOf(data, e.known);
+          const hex = hashOf(i, data, e.known);
           if (e.abs !== undefined) add({ name: e.name, type: 'file', size: data.length, ...base, ...paxOf(e, hex) }, data);
           else add({ name: e.name, type: 'file', size: data.length, ...base, pax: { ...(hex !== '' ? { [DIGEST_PAX_KEY]: `sha256:${hex}` } : {}), ...(e.dockerfile ? { [ROLE_PAX_KEY]: 'dockerfile' } : {}) } }, data);
         } else if (e.size! <= BIG) {
@@ -200,7 +202,7 @@ export class Encoder {
           const scratch = this.scratchOf(small + size + 1);
           const { data, known } = readSmall(e, scratch, small);
           small += size;
-          add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, hashOf(data, known)) }, data);
+          add({ name: e.name, type: 'file', size, ...base, ...paxOf(e, hashOf(i, data, known)) }, data);
         } else {
           // the walk gives a large file a segment of its own, so the scratch is free here
           await settled();
