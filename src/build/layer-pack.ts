@@ -139,8 +139,15 @@ export const writeEntries = (
       ),
     );
   }
+  if (compression === 'none') {
+    // the blob is the tar: its digest, which the store computes anyway, is the diff ID
+    return pipe(
+      ingest(p, tarStream, {}, 'layer'),
+      TE.map(({ digest, size }) => ({ descriptor: { mediaType, digest, size }, diffId: digest })),
+    );
+  }
   const diff = new DigestingStream();
-  const body = compression === 'gzip' ? tarStream.pipe(diff).pipe(new ParallelGzip(gzipLevelFor(entries))) : compression === 'zstd' ? tarStream.pipe(diff).pipe(zstd()) : tarStream.pipe(diff);
+  const body = tarStream.pipe(diff).pipe(compression === 'gzip' ? new ParallelGzip(gzipLevelFor(entries)) : zstd());
   tarStream.on('error', (e) => body.destroy(e));
   diff.on('error', (e) => body.destroy(e));
   return pipe(
