@@ -10,9 +10,9 @@
 // after the walk's lstat gets a ctime different from the one learned, even on a file system whose
 // clock ticks coarsely (git's "racily clean" rule). A hit is used only when the stat taken after
 // the file's bytes were read still shows the same ctime, so the bytes sent are the bytes the
-// digest names (src/ctx/segment.ts); the builder checks them against it anyway. What can fool it:
-// the system clock set back by more than RACY_MS, and writes through a shared mmap that the kernel
-// has not stamped yet; both fool BuildKit and git too.
+// digest names (src/ctx/segment.ts). What can fool it: the system clock set back by more than
+// RACY_MS, and writes through a shared mmap that the kernel has not stamped yet; both fool
+// BuildKit and git too (and tsd-build trusts the record for its cache keys: docs/ctx.md).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
