@@ -14,11 +14,13 @@
 // RACY_MS, and writes through a shared mmap that the kernel has not stamped yet; both fool
 // BuildKit and git too (and tsd-build trusts the record for its cache keys: docs/ctx.md).
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** A file's ctime must be this much older than the run for its digest to be learned. */
 export const RACY_MS = 2000;
+/** Cache files kept (one per context directory), the most recently written. */
+export const KEEP = 32;
 const MAGIC = Buffer.from('tsd-ctx-digests2');
 
 /** What identifies a file's bytes without reading them (from lstat or fstat). */
@@ -152,8 +154,26 @@ export class DigestCache {
       mkdirSync(dirname(this.file), { recursive: true });
       writeFileSync(temp, encode(records));
       renameSync(temp, this.file);
+      prune(dirname(this.file));
     } catch {
       // a store we cannot write to only means hashing again next time
     }
   }
 }
+
+/**
+ * Keeps the KEEP cache files written last and removes the others: every new context directory
+ * (a CI checkout, a test's temporary tree) gets a file, which nothing else would ever remove.
+ */
+const prune = (dir: string): void => {
+  const files = readdirSync(dir).flatMap((name) => {
+    try {
+      return [{ name, mtime: statSync(join(dir, name)).mtimeMs }];
+    } catch {
+      return []; // removed meanwhile by another run
+    }
+  });
+  if (files.length <= KEEP) return;
+  files.sort((a, b) => b.mtime - a.mtime);
+  for (const f of files.slice(KEEP)) rmSync(join(dir, f.name), { force: true });
+};

@@ -4,10 +4,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
-import { DigestCache, RACY_MS } from '../../src/ctx/digest-cache.js';
+import { DigestCache, KEEP, RACY_MS } from '../../src/ctx/digest-cache.js';
 import { REPO, removeDir, tempDir } from '../support/tsd.js';
 
 const hexOf = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -84,6 +84,29 @@ test('a cache file cut short or not a cache is an empty cache; no store, no cach
     none.learn('a', key(1), hexOf('a'));
     none.save();
     assert.not.ok(existsSync(missing), 'a store that does not exist is not created');
+  } finally {
+    removeDir(store);
+  }
+});
+
+test('at most KEEP cache files are kept, the ones written last', () => {
+  const store = tempDir('tsd-ctx-cache-');
+  try {
+    const now = Date.now();
+    const key = { dev: 1, ino: 1, size: 1, mtimeMs: 1000, ctimeMs: 1000 };
+    const seen = new Set<string>();
+    for (let i = 0; i < KEEP + 5; i++) {
+      const c = DigestCache.open(store, `/ctx/${i}`, now);
+      c.learn('a', key, hexOf(String(i)));
+      c.save();
+      // mtimes one second apart, so "written last" does not depend on the clock's resolution
+      const [newest] = readdirSync(join(store, 'ctx-digests')).filter((n) => !seen.has(n));
+      seen.add(newest!);
+      utimesSync(join(store, 'ctx-digests', newest!), new Date(now), new Date(now - (KEEP + 5 - i) * 1000));
+    }
+    assert.is(readdirSync(join(store, 'ctx-digests')).length, KEEP);
+    assert.is(DigestCache.open(store, `/ctx/${KEEP + 4}`, now).lookup('a', key), hexOf(String(KEEP + 4)));
+    assert.is(DigestCache.open(store, '/ctx/0', now).lookup('a', key), undefined, 'the oldest is gone');
   } finally {
     removeDir(store);
   }
