@@ -92,13 +92,7 @@ const fetchUrl = async (url: string, dir: string, checksum: string | undefined):
   return E.right({ path, size, sha256, mtime: Number.isFinite(mtime) ? mtime : 0 });
 };
 
-const merge = (plans: CopyPlan[]): CopyPlan => ({
-  entries: plans.flatMap((p) => p.entries),
-  fingerprint: JSON.stringify(plans.map((p) => p.fingerprint)),
-  settled: async () => {
-    for (const p of plans) await p.settled?.();
-  },
-});
+const merge = (plans: CopyPlan[]): CopyPlan => ({ entries: plans.flatMap((p) => p.entries), fingerprint: JSON.stringify(plans.map((p) => p.fingerprint)) });
 
 export const addSources = async (
   env: StepEnv,
@@ -179,7 +173,7 @@ export const addSources = async (
         await cleanup();
         return plan;
       }
-      plans.push({ ...plan.right, fingerprint: JSON.stringify([e.sha256, plan.right.fingerprint]) });
+      plans.push({ entries: plan.right.entries, fingerprint: JSON.stringify([e.sha256, plan.right.fingerprint]) });
     }
   }
   return E.right({ plan: merge(plans), cleanup });

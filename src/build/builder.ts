@@ -67,8 +67,6 @@ export interface StepEnv extends BuildEnv {
 
 export interface Produced {
   readonly entries: readonly LayerEntry[];
-  /** the checks of the bytes the entries read, awaited before the layer is kept (context.ts) */
-  readonly settled?: () => Promise<void>;
   readonly cleanup?: () => Promise<void>;
 }
 
@@ -136,7 +134,7 @@ export const build = async (env: BuildEnv, req: BuildRequest): Promise<E.Either<
       let layer: CachedLayer | undefined;
       if (made.right.entries.length > 0) {
         const { writeEntries } = await import('./miss.js');
-        const written = await writeEntries(env.p, made.right.entries, req.compression, req.epoch, made.right.settled)();
+        const written = await writeEntries(env.p, made.right.entries, req.compression, req.epoch)();
         if (E.isLeft(written)) return written;
         layer = { descriptor: written.right.descriptor, diffId: written.right.diffId };
       }

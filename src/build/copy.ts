@@ -29,8 +29,6 @@ export interface CopyPlan {
   readonly entries: readonly LayerEntry[];
   /** what the cache key hashes: each output path with its source digest and metadata */
   readonly fingerprint: string;
-  /** the source's checks of the bytes the entries read (BuildContext.settled): the layer waits for them */
-  readonly settled?: () => Promise<void>;
 }
 
 const hasMagic = (s: string): boolean => /[*?[]/.test(s);
@@ -219,11 +217,7 @@ export const planCopy = (ctx: BuildContext, tree: Tree, req: CopyRequest): E.Eit
     out.push({ path: target, type: 'file', mode, uid: owner.uid, gid: owner.gid, mtime: 0, size: bytes.length, open: () => bufferStream(bytes) });
     fingerprint.push([target, 'h', mode, h.content]);
   }
-  return E.right({
-    entries: out,
-    fingerprint: JSON.stringify({ owner, fingerprint, parents: out.filter((o) => o.type === 'directory').map((o) => o.path) }),
-    ...(ctx.settled ? { settled: ctx.settled } : {}),
-  });
+  return E.right({ entries: out, fingerprint: JSON.stringify({ owner, fingerprint, parents: out.filter((o) => o.type === 'directory').map((o) => o.path) }) });
 };
 
 const bufferStream = (b: Buffer): Readable => Readable.from([b]);

@@ -49,8 +49,7 @@ export const whiteout = (path: string, mtime: number): LayerEntry => {
 /** The marker that makes directory `path` opaque: nothing below it in lower layers shows. */
 export const opaque = (path: string, mtime: number): LayerEntry => ({ path: `${path}/.wh..wh..opq`, type: 'file', mode: 0, uid: 0, gid: 0, mtime, size: 0 });
 
-/** `settled`, when given, is awaited before the tar ends: a failure fails the layer (nothing kept). */
-export const packEntries = (entries: readonly LayerEntry[], epoch?: number, settled?: () => Promise<void>): Readable => {
+export const packEntries = (entries: readonly LayerEntry[], epoch?: number): Readable => {
   const pack = tar.pack();
   void (async () => {
     try {
@@ -87,7 +86,6 @@ export const packEntries = (entries: readonly LayerEntry[], epoch?: number, sett
           );
         }
       }
-      await settled?.();
       pack.finalize();
     } catch (e) {
       pack.destroy(e as Error);
@@ -116,14 +114,8 @@ const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'i
 /** Layers from this size are gzipped and hashed from a thread of their own (gzip-thread.ts). */
 const GZIP_THREAD_BYTES = 16 * 1024 * 1024;
 
-export const writeEntries = (
-  p: StorePaths,
-  entries: readonly LayerEntry[],
-  compression: BuildCompression,
-  epoch?: number,
-  settled?: () => Promise<void>,
-): TE.TaskEither<Failure, WrittenLayer> => {
-  const tarStream = packEntries(entries, epoch, settled);
+export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
+  const tarStream = packEntries(entries, epoch);
   const bytes = entries.reduce((n, e) => n + (e.size ?? 0), 0);
   const mediaType = compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
   if (compression === 'gzip' && bytes >= GZIP_THREAD_BYTES) {

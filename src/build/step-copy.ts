@@ -75,13 +75,12 @@ export const copyInstruction = async (env: StepEnv, state: BuildState, i: Copy |
     key = cacheKey([...common, made.plan.fingerprint]);
   }
   let cleanup = made?.cleanup;
-  const produced = ({ entries, settled }: CopyPlan) => E.right(settled ? { entries, settled } : { entries });
   const layer = await env.fileStep(key, label, n, async () => {
-    if (made) return produced(made.plan);
+    if (made) return E.right({ entries: made.plan.entries });
     const planned = await plan();
     if (E.isLeft(planned)) return planned;
     cleanup = planned.right.cleanup;
-    return produced(planned.right.plan);
+    return E.right({ entries: planned.right.plan.entries });
   });
   await cleanup?.();
   if (E.isLeft(layer)) {
