@@ -2,7 +2,7 @@
 // packed as one tar stream and written as a layer blob in the same pass (store/layer-writer.ts).
 // Used by COPY/ADD (bytes from the context) and RUN (bytes from the container's upper dir).
 // With SOURCE_DATE_EPOCH, mtimes later than the epoch are clamped to it, as BuildKit does.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import * as TE from 'fp-ts/lib/TaskEither.js';
@@ -114,6 +114,13 @@ const zstd = (): Duplex => execa('zstd', ['-T0', '-3', '-c', '-q'], { stderr: 'i
 /** Layers from this size are gzipped and hashed from a thread of their own (gzip-thread.ts). */
 const GZIP_THREAD_BYTES = 16 * 1024 * 1024;
 
+/**
+ * The layer's stream as ingest gets it. ingest attaches its pipeline after an await, so an error
+ * before that (a small file failing its digest check at once) was an unhandled 'error' event that
+ * crashed tsd-build now and then; the pipeline still reports the stream's stored error.
+ */
+const heldForIngest = <S extends Readable>(s: S): S => s.on('error', () => undefined);
+
 export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], compression: BuildCompression, epoch?: number): TE.TaskEither<Failure, WrittenLayer> => {
   const tarStream = packEntries(entries, epoch);
   const bytes = entries.reduce((n, e) => n + (e.size ?? 0), 0);
@@ -122,7 +129,7 @@ export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], comp
     const body = tarStream.pipe(new GzipThread(gzipLevelFor(entries)));
     tarStream.on('error', (e) => body.destroy(e));
     return pipe(
-      ingest(p, body, {}, 'layer'),
+      ingest(p, heldForIngest(body), {}, 'layer'),
       TE.chain(({ digest, size }) =>
         pipe(
           TE.tryCatch(() => body.diffId, fromError('hash layer')),
@@ -132,18 +139,27 @@ export const writeEntries = (p: StorePaths, entries: readonly LayerEntry[], comp
     );
   }
   if (compression === 'none') {
-    // the blob is the tar: its digest, which the store computes anyway, is the diff ID
+    // the blob is the tar: its digest, which the store computes anyway, is the diff ID. (A Node
+    // stream in between: ingest's pipeline does not see a tar-stream pack's error once destroyed.)
+    const body = tarStream.pipe(new PassThrough());
+    tarStream.on('error', (e) => body.destroy(e));
     return pipe(
-      ingest(p, tarStream, {}, 'layer'),
+      ingest(p, heldForIngest(body), {}, 'layer'),
       TE.map(({ digest, size }) => ({ descriptor: { mediaType, digest, size }, diffId: digest })),
     );
   }
   const diff = new DigestingStream();
   const body = tarStream.pipe(diff).pipe(compression === 'gzip' ? new ParallelGzip(gzipLevelFor(entries)) : zstd());
-  tarStream.on('error', (e) => body.destroy(e));
+  // the tar's own error is the one to report: zstd, killed by it, fails with SIGPIPE first
+  let packFailed: unknown;
+  tarStream.on('error', (e) => {
+    packFailed ??= e;
+    body.destroy(e);
+  });
   diff.on('error', (e) => body.destroy(e));
   return pipe(
-    ingest(p, body, {}, 'layer'),
+    ingest(p, heldForIngest(body), {}, 'layer'),
+    TE.mapLeft((f) => (packFailed === undefined ? f : fromError('write layer')(packFailed))),
     TE.map(({ digest, size }) => ({ descriptor: { mediaType, digest, size }, diffId: diff.digest() })),
   );
 };

@@ -51,6 +51,15 @@ test('a record that does not match the bytes fails the COPY that reads them, nam
   assert.is(await appOf('honest'), 'other bytes\n');
 });
 
+test('the wrong record is what fails the COPY, whatever the layer compression (zstd was killed by it and reported SIGPIPE)', async () => {
+  for (const c of ['gzip', 'zstd', 'none']) {
+    const r = await tsd('build', ['-q', '--no-cache', '-t', `lie-${c}`, '--compression', c], { root: p.root, input: await contextTar('real bytes\n', sha('other bytes\n')) });
+    assert.is(r.code, 1, `${c}: ${r.stderr}`);
+    assert.match(r.stderr, /^tsd-build: .*app\.txt: its bytes do not match the TSD\.sha256 record/m);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+});
+
 test('many files, one record wrong: the COPY fails naming it and keeps no layer, piped or read in place', async () => {
   // 1,200 files of 5 KB: several 4 MiB read windows; file 700 lies
   const pack = tar.pack();
