@@ -20,10 +20,8 @@ const fail = (f: { message: string; exitCode: number }): void => {
   exit(f.exitCode);
 };
 
-const loadFastPull = (): Promise<typeof import('./fast-pull.js')> => import('./fast-pull.js');
-
 const fastPull = async (args: PlainPull): Promise<void> => {
-  const { openStore, pull, progressReporter, decodeProgress } = await loadFastPull();
+  const { openStore, pull, progressReporter, decodeProgress } = await import('./fast-pull.js');
   const mode = decodeProgress(args.progress, args.quiet);
   if (mode._tag === 'Left') return fail(mode.left);
   const store = await openStore(args.root)();

@@ -23,8 +23,6 @@ export const plainList = (argv: readonly string[]): { root?: string; json: boole
   return { ...(root !== undefined ? { root } : {}), json, ...(format !== undefined ? { format } : {}) };
 };
 
-const loadFastList = (): Promise<typeof import('./fast-list.js')> => import('./fast-list.js');
-
 // A command whose work stops short (a stream never ended, a promise never settled) would let the
 // event loop drain and exit 0 having done nothing: make that a loud tool failure instead.
 let settled = false;
@@ -43,5 +41,5 @@ const list = plainList(argv);
 if (argv.length === 1 && argv[0] === '--version') {
   process.stdout.write(`${VERSION}\n`);
   done();
-} else if (list !== undefined) void loadFastList().then((m) => m.fastList(list)).then(done);
+} else if (list !== undefined) void import('./fast-list.js').then((m) => m.fastList(list)).then(done);
 else void import('./commands.js').then((m) => m.main(argv)).then(done);
