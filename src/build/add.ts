@@ -11,6 +11,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as E from 'fp-ts/lib/Either.js';
+import { isFailure } from '../failure.js';
+import { discard, send, type HttpResponse } from '../registry/http.js';
 import type { StepEnv } from './builder.js';
 import { readContextTar, type BuildContext, type ContextEntry } from './context.js';
 import { matchSources, planCopy, type CopyPlan, type CopyRequest } from './copy.js';
@@ -65,29 +67,31 @@ const archiveKind = async (ctx: BuildContext, e: ContextEntry): Promise<Compress
 };
 
 const fetchUrl = async (url: string, dir: string, checksum: string | undefined): Promise<E.Either<string, { path: string; size: number; sha256: string; mtime: number }>> => {
-  let res: Response;
+  let res: HttpResponse;
   try {
-    res = await fetch(url, { redirect: 'follow' });
+    res = await send({ method: 'GET', url: new URL(url) });
   } catch (e) {
-    return E.left(`fetch ${url}: ${(e as Error).message}`);
+    return E.left(`fetch ${url}: ${isFailure(e) ? e.message.replace(/^GET \S+: /, '') : (e as Error).message}`);
   }
-  if (!res.ok || !res.body) return E.left(`fetch ${url}: HTTP ${res.status}`);
+  if (res.status < 200 || res.status > 299) {
+    discard(res);
+    return E.left(`fetch ${url}: HTTP ${res.status}`);
+  }
   await fs.mkdir(dir, { recursive: true });
   const path = join(dir, `add-${randomBytes(8).toString('hex')}`);
   const hash = createHash('sha256');
   let size = 0;
-  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
-  body.on('data', (c: Buffer) => {
+  res.body.on('data', (c: Buffer) => {
     hash.update(c);
     size += c.length;
   });
-  await pipeline(body, createWriteStream(path));
+  await pipeline(res.body, createWriteStream(path));
   const sha256 = `sha256:${hash.digest('hex')}`;
   if (checksum !== undefined && checksum !== sha256) {
     await fs.unlink(path).catch(() => undefined);
     return E.left(`checksum of ${url} does not match: expected ${checksum}, got ${sha256}`);
   }
-  const lm = res.headers.get('last-modified');
+  const lm = res.headers['last-modified'];
   const mtime = lm ? Math.floor(Date.parse(lm) / 1000) : 0;
   return E.right({ path, size, sha256, mtime: Number.isFinite(mtime) ? mtime : 0 });
 };

@@ -27,7 +27,10 @@ const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 // TLS is loaded only when a registry speaks https (loading it costs start-up time on loopback pulls)
 let tls: Promise<{ request: typeof http.request; agent: HttpsAgent }> | undefined;
 const httpsLib = () =>
-  (tls ??= import('node:https').then((https) => ({ request: https.request, agent: new https.Agent({ keepAlive: true, maxSockets: 32 }) })));
+  (tls ??= Promise.all([import('node:https'), import('./tls.js')]).then(([https, { extraCaOptions }]) => ({
+    request: https.request,
+    agent: new https.Agent({ keepAlive: true, maxSockets: 32, ...extraCaOptions() }),
+  })));
 
 const MAX_REDIRECTS = 5;
 

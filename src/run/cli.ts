@@ -10,8 +10,8 @@ const loadRunCommand = (): Promise<typeof import('./run-command.js')> => import(
 
 const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach'];
 
-/** True when argv runs a container (not a verb, not help; no argument: an image JSON line on stdin). */
-const isRun = (first: string | undefined): boolean => first !== '--help' && first !== 'help' && (first === undefined || !VERB_NAMES.includes(first));
+/** True when argv runs a container (not a verb, not help nor --version; no argument: an image JSON line on stdin). */
+const isRun = (first: string | undefined): boolean => first !== '--help' && first !== 'help' && first !== '--version' && (first === undefined || !VERB_NAMES.includes(first));
 
 export const main = async (argv: readonly string[], io: Io): Promise<CommandResult> => {
   const [first, ...rest] = argv;
@@ -27,6 +27,11 @@ export const main = async (argv: readonly string[], io: Io): Promise<CommandResu
     ]);
     await write(first === undefined ? io.stderr : io.stdout, `${usage}\n\n${verbHelp()}`);
     return E.right(first === undefined ? ExitCode.user : 0);
+  }
+  if (first === '--version') {
+    const [{ VERSION }, { write }, E] = await Promise.all([import('../version.js'), import('../cli/io.js'), import('fp-ts/lib/Either.js')]);
+    await write(io.stdout, `${VERSION}\n`);
+    return E.right(0);
   }
   if (VERB_NAMES.includes(first)) {
     const { VERBS } = await import('./verbs.js');

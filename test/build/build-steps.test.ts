@@ -3,6 +3,7 @@
 // image's file tree, stdout and stderr.
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,6 +93,44 @@ test('ADD: an http URL checked by --checksum (mode 0600), a wrong checksum fails
   const t = await imageTree(p, r.ref!);
   assert.is(t.tree.get('x/xz.txt')?.content, 'xz\n');
   assert.is(t.tree.get('b/bz.txt')?.content, 'bz\n');
+});
+
+test('ADD over https trusts the certificates named by NODE_EXTRA_CA_CERTS (read by the first https request, not at start-up), and only those', async () => {
+  const dir = tempDir();
+  dirs.push(dir);
+  // a CA, and a certificate for 127.0.0.1 signed by it
+  const made = spawnSync(
+    'sh',
+    [
+      '-c',
+      `set -e
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=tsd-test-ca
+      openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1
+      printf 'subjectAltName=IP:127.0.0.1\n' > ext
+      openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext`,
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  assert.is(made.status, 0, made.stderr);
+  const body = 'over tls\n';
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'srv.key')), cert: readFileSync(join(dir, 'srv.pem')) }, (_req, res) => res.end(body));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/tls.txt`;
+  const { NODE_EXTRA_CA_CERTS: _, TSD_EXTRA_CA_CERTS: __, ...plain } = process.env;
+  try {
+    const trusted = ok(await buildAsync(`${BASE}\nADD ${url} /dl/\n`, ['-t', 'addtls', '--no-cache'], undefined, { ...plain, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }));
+    assert.is((await imageTree(p, trusted.ref!)).tree.get('dl/tls.txt')?.content, body);
+    const untrusted = await buildAsync(`${BASE}\nADD ${url} /dl/\n`, ['--no-cache'], undefined, plain);
+    assert.is(untrusted.code, 1);
+    assert.match(untrusted.stderr.trim().split('\n').pop()!, /^tsd-build: Dockerfile:2: ADD: fetch https:\/\/127\.0\.0\.1:\d+\/tls\.txt: UNABLE_TO_VERIFY_LEAF_SIGNATURE /);
+    // a file that holds no certificate is skipped with a warning, as Node skips it
+    writeFileSync(join(dir, 'junk.pem'), 'not a certificate\n');
+    const junk = await buildAsync(`${BASE}\nADD ${url} /dl/\n`, ['--no-cache'], undefined, { ...plain, NODE_EXTRA_CA_CERTS: join(dir, 'junk.pem') });
+    assert.is(junk.code, 1);
+    assert.match(junk.stderr, new RegExp(`warning: NODE_EXTRA_CA_CERTS ${join(dir, 'junk.pem')}: .*; not trusted`));
+  } finally {
+    server.close();
+  }
 });
 
 test('--compression zstd and none write layers of those types, which build on again', async () => {

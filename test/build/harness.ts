@@ -23,7 +23,7 @@ export interface Harness {
   /** blocking: for builds that need nothing from this process */
   readonly build: (files: readonly FileSpec[], dockerfile: string, args?: readonly string[], opts?: { dir?: string; env?: NodeJS.ProcessEnv; root?: string }) => Built;
   /** not blocking: for builds that talk to a server in this process */
-  readonly buildAsync: (dockerfile: string, args: readonly string[], root?: string) => Promise<Built>;
+  readonly buildAsync: (dockerfile: string, args: readonly string[], root?: string, env?: NodeJS.ProcessEnv) => Promise<Built>;
   readonly cleanup: () => void;
 }
 
@@ -45,11 +45,11 @@ export const harness = async (): Promise<Harness> => {
       });
       return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, dir };
     },
-    buildAsync: (dockerfile, args, root = p.root) =>
+    buildAsync: (dockerfile, args, root = p.root, env = process.env) =>
       new Promise((done) => {
         const dir = writeContext([{ name: 'Dockerfile', content: dockerfile }]);
         dirs.push(dir);
-        const child = spawn('bash', ['-o', 'pipefail', '-c', command, dir, ...withProgress(args)], { env: { ...process.env, TSD_ROOT: root } });
+        const child = spawn('bash', ['-o', 'pipefail', '-c', command, dir, ...withProgress(args)], { env: { ...env, TSD_ROOT: root } });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => (stdout += d));
