@@ -1,6 +1,7 @@
 // bench/pull: tsd-pull against `skopeo copy docker://… oci:…` from the same local registry,
 // side by side (runs alternate), cold (empty store / empty layout) and warm (everything present).
-// Also `node -e 0` (the floor of any Node tool's start-up) and, when podman works here,
+// Also `node -e 0` (the floor of any Node tool's start-up; as bin/tsd-* start Node, without
+// NODE_EXTRA_CA_CERTS, which Node 20 reads at start-up: src/registry/tls.ts) and, when podman works here,
 // `tsd-pull --unpack` (ready to run) against `podman pull` (which also unpacks).
 //   node bench/pull/run.mjs                   small sizes: 1 MB, 64 MB, 30 × 1 MB
 //   TSD_BENCH_FULL=1 node bench/pull/run.mjs  the issue's sizes: 1 MB, 300 MB, 30 × 5 MB
@@ -46,12 +47,12 @@ if (ROWS.has('many')) images.push({ name: `30 layers × ${LAYER_MB} MB`, ref: aw
 
 // wall time, and CPU time (user + sys, from GNU time) which a busy shared machine disturbs less
 const cpuOf = new Map();
-const time = (cmd, args, env = {}) => {
+const time = (cmd, args, env = {}, baseEnv = process.env) => {
   // untimed: flush what earlier runs left dirty, so no run pays for another's writeback (a tool
   // that makes its data durable, as tsd does, would otherwise also write the previous tool's pages)
   spawnSync('sync');
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', 'cpu=%U+%S', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu=%U+%S', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...baseEnv, ...env } });
   const s = Number(process.hrtime.bigint() - t) / 1e9;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
   const m = /cpu=([\d.]+)\+([\d.]+)/.exec(String(r.stderr));
@@ -108,10 +109,16 @@ for (const img of images.filter((i) => i.timed)) {
   if (img.big) img.warmTsd = median(warm.ours);
 }
 
+const { NODE_EXTRA_CA_CERTS: extraCa, ...nodeEnv } = process.env;
 const node0 = [];
-for (let i = 0; i < RUNS; i++) node0.push(time(process.execPath, ['-e', '0']));
+const nodePlain = [];
+for (let i = 0; i < RUNS; i++) {
+  node0.push(time(process.execPath, ['-e', '0'], {}, nodeEnv));
+  if (extraCa) nodePlain.push(time(process.execPath, ['-e', '0']));
+}
 const warmSmall = rows.find((r) => r.name.startsWith('small') && r.name.endsWith('warm'));
 if (warmSmall) console.log(`${'node -e 0'.padEnd(34)} ${median(node0).toFixed(3)} s   warm small pull / node -e 0 = ${(warmSmall.ours / median(node0)).toFixed(2)}   cpu ${median(node0.map((x) => cpuOf.get(x))).toFixed(2)} s`);
+if (warmSmall && extraCa) console.log(`${'node -e 0, NODE_EXTRA_CA_CERTS set'.padEnd(34)} ${median(nodePlain).toFixed(3)} s   warm small pull / that = ${(warmSmall.ours / median(nodePlain)).toFixed(2)}`);
 
 // ready to run: tsd-pull --unpack against podman pull (which unpacks into its own storage)
 const big = images.find((i) => i.big);
