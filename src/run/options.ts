@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { allValues, isSet, lastValue, parseArgv, parseBytes, parseNumber, type FlagSpec } from './argv.js';
 import { checkDuplicates, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountRequest } from './mounts.js';
-import { parsePublish, type PortMapping } from './ports.js';
+import { MAX_BINDINGS, parseBindings, parsePublish, type PortMapping } from './ports.js';
 import type { Limits, NetworkMode } from './spec.js';
 
 export const RUN_FLAGS: readonly FlagSpec[] = [
@@ -118,7 +118,10 @@ export interface RunOptions {
   readonly labels: Readonly<Record<string, string>>;
   readonly logRotation?: LogRotation;
   readonly network: NetworkMode;
+  /** each -p as asked (no IP reads as 0.0.0.0) */
   readonly publish: readonly PortMapping[];
+  /** what the host binds for them: a -p without an IP on 0.0.0.0 and (optional) [::], as Docker */
+  readonly bindings: readonly PortMapping[];
   readonly runtime: string;
   readonly health: HealthOverride;
   readonly print: boolean;
@@ -171,6 +174,9 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
   if (E.isLeft(dup)) return dup;
   const publish = seq(allValues(p, 'publish').map(parsePublish));
   if (E.isLeft(publish)) return publish;
+  const bindings = seq(allValues(p, 'publish').map(parseBindings));
+  if (E.isLeft(bindings)) return bindings;
+  if (bindings.right.flat().length > MAX_BINDINGS) return E.left(bad(`-p: at most ${MAX_BINDINGS} host addresses can be published (a -p without an IP binds two: 0.0.0.0 and [::])`));
   const limits: { memory?: number; memorySwap?: number; cpus?: number; pids?: number } = {};
   if (v('memory') !== undefined) {
     const m = parseBytes('--memory', v('memory') as string);
@@ -273,6 +279,7 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
     ...(logRotation.right !== undefined ? { logRotation: logRotation.right } : {}),
     network: net,
     publish: publish.right,
+    bindings: bindings.right.flat(),
     runtime: v('runtime') ?? 'runc',
     health,
     print: isSet(p, 'print'),

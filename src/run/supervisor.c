@@ -23,7 +23,7 @@
  *    leaves the other to reap the container and record its exit code.
  * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE
  *                       HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_RETRIES HEALTH_START_MS
- *                       NPORTS [IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]
+ *                       NPORTS [[?]IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]
  * fd 3, when open, receives "ok PID\n" or "fail\n" once the first start is known, then closes.
  *
  * Second job, for a foreground `tsd-run` (bench/run: spawning mount(8) and umount(8) cost ~15 ms):
@@ -58,7 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXPORTS 16
+#define MAXPORTS 32 /* ports.ts MAX_BINDINGS */
 #define MAXCONN 64
 #define MAXUDP 64
 #define UDP_IDLE_MS 90000 /* as docker-proxy: a UDP "session" ends after 90 s without a datagram */
@@ -68,7 +68,7 @@ static const char *dir, *runtime, *rtroot, *id, *memcg, *policy;
 static int maxrestarts, autoremove, nports, hargc;
 static long h_interval, h_timeout, h_retries, h_start;
 static char **hargv;
-static struct { char ip[64]; int hport, cport, fd, udp; } ports[MAXPORTS];
+static struct { char ip[64]; int hport, cport, fd, udp, optional; } ports[MAXPORTS];
 static struct { int a, b; } conns[MAXCONN];
 /* one UDP session per (published port, client address): its own socket inside the container */
 static struct { int fd, port; struct sockaddr_storage peer; socklen_t plen; long long last; } udps[MAXUDP];
@@ -379,6 +379,12 @@ static int bind_ports(void) {
     }
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, alen) < 0 || (!ports[i].udp && listen(fd, 128) < 0)) {
       int e = errno;
+      if (ports[i].optional && alen != 0 && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL)) {
+        /* [::] added for a -p without an IP: a host without IPv6 publishes on 0.0.0.0 only, as Docker */
+        if (fd >= 0) close(fd);
+        ports[i].fd = -1;
+        continue;
+      }
       const char *ip = ports[i].ip;
       int v6 = strchr(ip, ':') != NULL;
       if (rc == 0)
@@ -964,7 +970,9 @@ int main(int argc, char **argv) {
   nports = atoi(argv[13]);
   if (nports > MAXPORTS || 14 + nports > argc) return 2;
   for (int i = 0; i < nports; i++) {
-    char *s = argv[14 + i], *proto = strrchr(s, '/');
+    char *s = argv[14 + i];
+    if (*s == '?') { ports[i].optional = 1; s++; } /* [::] for a -p without an IP: skipped without IPv6 */
+    char *proto = strrchr(s, '/');
     if (proto) { ports[i].udp = strcmp(proto, "/udp") == 0; *proto = 0; }
     char *c1 = strrchr(s, ':');
     if (!c1) return 2;

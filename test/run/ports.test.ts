@@ -1,6 +1,9 @@
 // Published ports beyond TCP over IPv4: UDP (a static UDP echo server in the container, answered
 // through the published port, one session per client address) and IPv6 host addresses
 // (`-p [::1]:PORT:80`, busybox httpd read over ::1); a port in use fails the start with one line.
+// A -p without an IP is published on 0.0.0.0 and [::] as Docker does (TCP and UDP, read over
+// 127.0.0.1 and ::1), on 0.0.0.0 only where the host has no IPv6 (a network namespace with IPv6
+// disabled), and an explicit 0.0.0.0 binds IPv4 only.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
@@ -8,8 +11,10 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { removeDir, tempDir } from '../support/tsd.js';
+import { hostBindings, parseBindings } from '../../src/run/ports.js';
+import { REPO, removeDir, tempDir } from '../support/tsd.js';
 import { busyboxImage } from './busybox.js';
 import { detach, p, run, setup, teardown, until } from './detached-support.js';
 
@@ -40,10 +45,16 @@ const freePort = (type: 'tcp' | 'udp', host = '127.0.0.1'): Promise<number> =>
     }
   });
 
+/** Does this host have IPv6 loopback (::1)? Where not, the IPv6 assertions are skipped. */
+const HAS_V6 = Object.values(networkInterfaces()).some((as) => as?.some((a) => a.family === 'IPv6' && a.address === '::1'));
+
+/** A port free on every address of both families (a dual-stack socket on [::]), or of one host's. */
+const freeBoth = (type: 'tcp' | 'udp'): Promise<number> => freePort(type, HAS_V6 ? '::' : '0.0.0.0');
+
 /** Sends `text` from a fresh client socket; the reply, or undefined after 500 ms. */
-const ask = (port: number, text: string): Promise<string | undefined> =>
+const ask = (port: number, text: string, host = '127.0.0.1'): Promise<string | undefined> =>
   new Promise((r) => {
-    const s = createSocket('udp4');
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     const t = setTimeout(() => {
       s.close();
       r(undefined);
@@ -53,7 +64,7 @@ const ask = (port: number, text: string): Promise<string | undefined> =>
       s.close();
       r(m.toString());
     });
-    s.send(text, port, '127.0.0.1');
+    s.send(text, port, host);
   });
 
 test('-p HOST:CONTAINER/udp: a UDP echo server in the container answers through the published port, each client its own reply', async () => {
@@ -90,6 +101,77 @@ test('-p [::1]:HOST:CONTAINER: published on the IPv6 loopback only', async () =>
   assert.is(await http('127.0.0.1', port), undefined, 'not on IPv4');
   assert.match((await run(['ps'])).stdout, new RegExp(`\\[::1\\]:${port}->80/tcp`));
   await run(['rm', '-f', id]);
+});
+
+test('-p HOST:CONTAINER without an IP: published on 0.0.0.0 and [::] (TCP), shown as Docker shows them, both freed by rm', async () => {
+  const port = await freeBoth('tcp');
+  const id = await detach(['-p', `${port}:80`, 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  assert.is(await until('http over 127.0.0.1', () => http('127.0.0.1', port)), 'hello from busybox httpd\n');
+  if (HAS_V6) assert.is(await http('::1', port), 'hello from busybox httpd\n', 'over ::1 too');
+  const both = HAS_V6 ? `0.0.0.0:${port}->80/tcp, [::]:${port}->80/tcp` : `0.0.0.0:${port}->80/tcp`;
+  assert.ok((await run(['ps'])).stdout.includes(` ${both} `), (await run(['ps'])).stdout);
+  const ins = JSON.parse((await run(['inspect', id])).stdout) as { Config: { ports: { hostIp: string; hostPort: number }[] } };
+  assert.equal(ins.Config.ports.map((b) => `${b.hostIp} ${b.hostPort}`), HAS_V6 ? [`0.0.0.0 ${port}`, `:: ${port}`] : [`0.0.0.0 ${port}`]);
+  assert.is((await run(['rm', '-f', id])).code, 0);
+  assert.is(await http('127.0.0.1', port), undefined, 'closed on IPv4 after rm');
+  if (HAS_V6) assert.is(await http('::1', port), undefined, 'closed on IPv6 after rm');
+});
+
+test('-p HOST:CONTAINER/udp without an IP: the echo answers over 127.0.0.1 and ::1', async () => {
+  const port = await freeBoth('udp');
+  const id = await detach(['-p', `${port}:9000/udp`, 'udp:test']);
+  assert.is(await until('the echo over 127.0.0.1', () => ask(port, 'ping4')), 'echo:ping4');
+  if (HAS_V6) assert.is(await until('the echo over ::1', () => ask(port, 'ping6', '::1')), 'echo:ping6');
+  if (HAS_V6) assert.match((await run(['ps'])).stdout, new RegExp(`0\\.0\\.0\\.0:${port}->9000/udp, \\[::\\]:${port}->9000/udp`));
+  assert.is((await run(['rm', '-f', id])).code, 0);
+  if (HAS_V6) assert.is(await ask(port, 'anyone?', '::1'), undefined);
+});
+
+test('-p 0.0.0.0:HOST:CONTAINER: an explicit IP binds only that address', async () => {
+  const port = await freeBoth('tcp');
+  const id = await detach(['-p', `0.0.0.0:${port}:80`, 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  assert.is(await until('http over 127.0.0.1', () => http('127.0.0.1', port)), 'hello from busybox httpd\n');
+  if (HAS_V6) assert.is(await http('::1', port), undefined, 'not on IPv6');
+  const ps = (await run(['ps'])).stdout;
+  assert.match(ps, new RegExp(`0\\.0\\.0\\.0:${port}->80/tcp`));
+  assert.not.match(ps, /\[::\]/);
+  await run(['rm', '-f', id]);
+});
+
+test('a host without IPv6 (a network namespace with IPv6 disabled): -p without an IP publishes on 0.0.0.0 only, and starts', async () => {
+  // pure part: the [::] twin is optional and goes where the host has no ::1
+  const twins = parseBindings('8080:80/udp');
+  assert.ok(twins._tag === 'Right');
+  if (twins._tag === 'Right') {
+    assert.equal(hostBindings(twins.right, () => true).map((b) => b.hostIp), ['0.0.0.0', '::']);
+    assert.equal(hostBindings(twins.right, () => false), [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
+  }
+  const port = await freeBoth('tcp');
+  const bin = join(REPO, 'bin', 'tsd-run');
+  // everything that needs the namespace runs in it: the start, a request through the port, ps, rm
+  const script = [
+    'set -e',
+    'ip link set lo up',
+    'for k in all default lo; do sysctl -qw net.ipv6.conf.$k.disable_ipv6=1; done',
+    'test ! -s /proc/net/if_inet6',
+    `id=$(${bin} -d -p ${port}:80 bb:test httpd -f -p 80 -h /www 2>&1) || { echo "start failed: $id"; exit 1; }`,
+    'i=0; until body=$(busybox wget -q -O - http://127.0.0.1:' + port + '/index.html 2>/dev/null); do i=$((i+1)); [ $i -lt 100 ] || { echo "no http"; break; }; sleep 0.1; done',
+    'echo "body: $body"',
+    `${bin} ps | grep -o '[^ ]*->80/tcp[^ ]*\\( [^ ]*->80/tcp\\)*' | sed 's/^/ports: /'`,
+    `${bin} rm -f "$(echo "$id" | tail -n 1 | sed 's/.*"id":"\\([0-9a-f]*\\)".*/\\1/')" >/dev/null`,
+  ].join('\n');
+  const out = execFileSync('unshare', ['-n', 'sh', '-c', script], { env: { ...process.env, TSD_ROOT: p().root }, encoding: 'utf8' });
+  assert.match(out, /^body: hello from busybox httpd$/m);
+  assert.match(out, new RegExp(`^ports: 0\\.0\\.0\\.0:${port}->80/tcp$`, 'm'));
+  assert.is((await run(['ps', '-q'])).stdout, '', 'removed');
+});
+
+test('more host addresses than the supervisor serves: one line naming -p, 125, before anything is created', async () => {
+  const many = Array.from({ length: 17 }, (_, i) => ['-p', `${20000 + i}:80`]).flat();
+  const r = await run(['-d', ...many, 'bb:test', 'true']);
+  assert.is(r.code, 125);
+  assert.is(r.stderr, 'tsd-run: -p: at most 32 host addresses can be published (a -p without an IP binds two: 0.0.0.0 and [::])\n');
+  assert.is((await run(['ps', '-a', '-q'])).stdout, '');
 });
 
 test('a host port already in use: the start fails with one line, 125, and leaves no container', async () => {
