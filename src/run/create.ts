@@ -2,8 +2,8 @@
 // start. Snapshots (shared, unpacked once) are stacked under the container's own upper dir by an
 // overlay mount; nothing of the image is copied. The planning is runtimeSpec (pure); this file
 // gathers its inputs (user IDs from the image's files, host limits, volume dirs) and writes.
-import { promises as fs, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -17,7 +17,7 @@ import { chainIds } from '../snapshot/chain-id.js';
 import { isMounted, mountHeld, mountRootfs, snapshotsOf, unmountRootfs, type HeldMount } from './rootfs.js';
 import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
-import { imageVolumes, ociMount } from './mounts.js';
+import { ociMount } from './mounts.js';
 import { resolveEnv, type RunOptions } from './options.js';
 import { hostBindings } from './ports.js';
 import { RunExit } from './runtime.js';
@@ -132,23 +132,6 @@ const commandFailure = (what: string, lookup: Awaited<ReturnType<typeof lookupCo
       : undefined;
 
 /**
- * A volume that is empty gets the image's directory at its target, as Docker fills it. Checked
- * here with two system calls; the copy's code (src/run/volume-fill.ts) loads only when it runs.
- */
-const prefill = async (p: StorePaths, rootfs: string, target: string, dir: string, name: string | undefined): Promise<E.Either<Failure, void>> => {
-  let source: string;
-  try {
-    if (readdirSync(dir).length > 0) return E.right(undefined);
-    source = await resolveInRoot(rootfs, target);
-    if (!lstatSync(source, { throwIfNoEntry: false })?.isDirectory()) return E.right(undefined);
-  } catch {
-    return E.right(undefined); // not a directory in the image (ENOTDIR, ELOOP): nothing to copy
-  }
-  const { fillVolume } = await import('./volume-fill.js');
-  return fillVolume({ source, volumeDir: dir, volume: name === undefined ? 'anonymous volume' : `volume ${name}`, target, ...(name !== undefined ? { lock: join(p.locks, `volume-${name}.lock`) } : {}) });
-};
-
-/**
  * Creates a container: record, root file system mounted, bundle written. On failure everything
  * made so far is undone. `env` is tsd-run's own environment (for `-e KEY`).
  */
@@ -220,18 +203,10 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const user = resolveUser(o.user ?? image.User ?? '', parsePasswd(passwd ?? ''), parseGroup(group ?? ''), o.groupAdd);
     if (E.isLeft(user)) return fail(user.left);
     const mounts = [];
-    for (const req of [...o.mounts, ...imageVolumes(image.Volumes, o.mounts)]) {
+    for (const req of o.mounts) {
       if (req.kind === 'volume') {
-        // an anonymous volume of a --rm container lives in its dir and goes with it (docker run --rm)
-        const dir = req.name === undefined && o.rm ? join(f.dir, 'volumes', newId(), '_data') : join(p.volumes, req.name ?? newId(), '_data');
+        const dir = join(p.volumes, req.name ?? newId(), '_data');
         await fs.mkdir(dir, { recursive: true });
-        if (!req.noCopy && !o.print) {
-          const filled = await prefill(p, f.rootfs, req.target, dir, req.name);
-          if (E.isLeft(filled)) {
-            if (req.name === undefined) await fs.rm(dirname(dir), { recursive: true, force: true });
-            return fail(filled.left);
-          }
-        }
         mounts.push(ociMount(req, dir));
       } else if (req.kind === 'bind') {
         const st = await fs.stat(req.source).catch(() => undefined);
