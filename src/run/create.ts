@@ -2,8 +2,8 @@
 // start. Snapshots (shared, unpacked once) are stacked under the container's own upper dir by an
 // overlay mount; nothing of the image is copied. The planning is runtimeSpec (pure); this file
 // gathers its inputs (user IDs from the image's files, host limits, volume dirs) and writes.
-import { promises as fs, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { promises as fs, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -17,7 +17,7 @@ import { chainIds } from '../snapshot/chain-id.js';
 import { isMounted, mountHeld, mountRootfs, snapshotsOf, unmountRootfs, type HeldMount } from './rootfs.js';
 import { files, listRecords, nameFor, newId, staleReservation, writeAtomic, type ContainerRecord } from './container.js';
 import { lookupCommand, mkdirInRoot, readInRoot, resolveInRoot } from './in-root.js';
-import { ociMount } from './mounts.js';
+import { imageVolumes, ociMount } from './mounts.js';
 import { resolveEnv, type RunOptions } from './options.js';
 import { hostBindings } from './ports.js';
 import { RunExit } from './runtime.js';
@@ -132,6 +132,26 @@ const commandFailure = (what: string, lookup: Awaited<ReturnType<typeof lookupCo
       : undefined;
 
 /**
+ * A volume's target in the image: a file there is refused (as Docker does); a volume that is
+ * empty gets the image's directory there, as Docker fills it (`fill` false: nocopy). Checked here
+ * with a few system calls; the copy's code (src/run/volume-fill.ts) loads only when it runs.
+ */
+const prepareVolume = async (p: StorePaths, rootfs: string, req: { readonly name?: string; readonly target: string }, dir: string, fill: boolean): Promise<E.Either<Failure, void>> => {
+  const label = req.name === undefined ? 'anonymous volume' : `volume ${req.name}`;
+  let source: string;
+  try {
+    source = await resolveInRoot(rootfs, req.target);
+    const there = lstatSync(source, { throwIfNoEntry: false });
+    if (there && !there.isDirectory()) return E.left(failure('InvalidMount', `mount ${label} on ${req.target}: cannot mount a volume on a file`, ExitCode.tool));
+    if (!there || !fill || readdirSync(dir).length > 0) return E.right(undefined);
+  } catch {
+    return E.right(undefined); // not reachable in the image (ENOTDIR, ELOOP): nothing to copy
+  }
+  const { fillVolume } = await import('./volume-fill.js');
+  return fillVolume({ source, volumeDir: dir, volume: label, target: req.target, ...(req.name !== undefined ? { lock: join(p.locks, `volume-${req.name}.lock`) } : {}) });
+};
+
+/**
  * Creates a container: record, root file system mounted, bundle written. On failure everything
  * made so far is undone. `env` is tsd-run's own environment (for `-e KEY`).
  */
@@ -203,10 +223,16 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const user = resolveUser(o.user ?? image.User ?? '', parsePasswd(passwd ?? ''), parseGroup(group ?? ''), o.groupAdd);
     if (E.isLeft(user)) return fail(user.left);
     const mounts = [];
-    for (const req of o.mounts) {
+    for (const req of [...o.mounts, ...imageVolumes(image.Volumes, o.mounts)]) {
       if (req.kind === 'volume') {
-        const dir = join(p.volumes, req.name ?? newId(), '_data');
+        // an anonymous volume of a --rm container lives in its dir and goes with it (docker run --rm)
+        const dir = req.name === undefined && o.rm ? join(f.dir, 'volumes', newId(), '_data') : join(p.volumes, req.name ?? newId(), '_data');
         await fs.mkdir(dir, { recursive: true });
+        const ready = await prepareVolume(p, f.rootfs, req, dir, !req.noCopy && !o.print);
+        if (E.isLeft(ready)) {
+          if (req.name === undefined) await fs.rm(dirname(dir), { recursive: true, force: true });
+          return fail(ready.left);
+        }
         mounts.push(ociMount(req, dir));
       } else if (req.kind === 'bind') {
         const st = await fs.stat(req.source).catch(() => undefined);
