@@ -3,44 +3,67 @@
 // parser alone costs a good part of it: so a plain command line (REFs with only --root, -q,
 // --quiet, --progress) is answered here without it; any other goes to commands.ts, loaded on
 // demand. Both paths print the same bytes and exit with the same codes.
+import { writeSync } from 'node:fs';
 import { plainPull, type PlainPull } from './plain-args.js';
 
-/** Exits once stdout and stderr have drained (pipes are asynchronous in Node). */
+// process.stderr is made (a stream, for a pipe a socket: ~1 ms of a start) only when something is
+// to be said on it: a quiet pull that succeeds never touches it
+let stderrUsed = false;
+const stderr = (): NodeJS.WriteStream => {
+  stderrUsed = true;
+  return process.stderr;
+};
+
+/** Exits once stdout and stderr (where used) have drained (pipes are asynchronous in Node). */
 const exit = (code: number): void => {
-  let pending = 2;
+  let pending = stderrUsed ? 2 : 1;
   const done = () => {
     if (--pending === 0) process.exit(code);
   };
   process.stdout.write('', done);
-  process.stderr.write('', done);
+  if (stderrUsed) process.stderr.write('', done);
 };
 
 const fail = (f: { message: string; exitCode: number }): void => {
-  process.stderr.write(`tsd-pull: ${f.message.replace(/\s*\n\s*/g, ' ')}\n`);
+  stderr().write(`tsd-pull: ${f.message.replace(/\s*\n\s*/g, ' ')}\n`);
   exit(f.exitCode);
 };
 
 const fastPull = async (args: PlainPull): Promise<void> => {
-  const { openStore, pull, progressReporter, decodeProgress } = await import('./fast-pull.js');
+  const { openStore, pull, progressReporter, decodeProgress, warmForAnswer } = await import('./fast-pull.js');
   const mode = decodeProgress(args.progress, args.quiet);
   if (mode._tag === 'Left') return fail(mode.left);
   const store = await openStore(args.root)();
   if (store._tag === 'Left') return fail(store.left);
-  const report = progressReporter(mode.right, 'tsd-pull', process.stderr, !!process.stderr.isTTY);
+  const report = mode.right === 'quiet' ? () => undefined : progressReporter(mode.right, 'tsd-pull', stderr(), !!stderr().isTTY);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);
   });
-  for (const ref of args.refs) {
-    const r = await pull(store.right, ref, { env: process.env, report })();
+  for (const [i, ref] of args.refs.entries()) {
+    const pulling = pull(store.right, ref, { env: process.env, report })();
+    // the manifest's request is on its way: while the registry answers, load what checking the
+    // answer needs (the first pull only: later ones find it loaded)
+    if (i === 0) setImmediate(warmForAnswer, store.right);
+    const r = await pulling;
     if (r._tag === 'Left') return fail(r.left);
     process.stdout.write(`${JSON.stringify(r.right)}\n`);
   }
   exit(0);
 };
 
+/** --version, written without process.stdout's stream machinery (see store/cli.ts's printSync). */
+const printVersion = (version: string): void => {
+  try {
+    writeSync(1, `${version}\n`);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') process.stdout.write(`${version}\n`);
+    else if ((e as NodeJS.ErrnoException).code !== 'EPIPE') fail({ message: `write stdout: ${(e as Error).message}`, exitCode: 125 });
+  }
+};
+
 const argv = process.argv.slice(2);
 const plain = plainPull(argv);
 // --version loads its chunk only when asked: a pull does not pay for two more modules to load
-if (argv.length === 1 && argv[0] === '--version') void import('../version.js').then((v) => process.stdout.write(`${v.VERSION}\n`));
+if (argv.length === 1 && argv[0] === '--version') void import('../version.js').then((v) => printVersion(v.VERSION));
 else if (plain !== undefined) void fastPull(plain);
 else void import('./commands.js').then((m) => m.main(argv));

@@ -13,7 +13,7 @@
 //
 // A layer may be fetched while its image's config is still being checked (a `gate`): it is
 // downloaded and verified, but renamed only once the config is good, and thrown away if not.
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -168,7 +168,7 @@ class PartialWriter extends Writable {
 
 /** Hashes the first `length` bytes of a partial left by an earlier attempt or process. */
 const hashPrefix = async (path: string, algorithm: 'sha256' | 'sha512', length: number): Promise<Hash> => {
-  const hash = createHash(algorithm);
+  const hash = process.getBuiltinModule('node:crypto').createHash(algorithm);
   if (length > 0) {
     await pipeline(createReadStream(path, { start: 0, end: length - 1, highWaterMark: 1 << 20 }), new Writable({
       write(chunk: Buffer, _e, done) {

@@ -25,7 +25,7 @@ import { tagDescriptor } from '../store/image.js';
 import { fsyncPath } from '../store/durable.js';
 import { readIndexSync } from '../store/index-file.js';
 import type { StorePaths } from '../store/layout.js';
-import { leaseBlob } from '../store/lease.js';
+import { leaseBlob, leaseBlobs } from '../store/lease.js';
 import { chainIds } from '../snapshot/chain-id.js';
 import type { BeginUnpack } from '../snapshot/pending.js';
 import { fetchBlob, type SnapshotSink } from './fetch.js';
@@ -107,11 +107,10 @@ const keepBytes = async (p: StorePaths, bytes: Buffer, digest: Digest, what: str
  * anything is missing or odd: then the pull takes its ordinary path, which fetches, waits for a
  * running gc, or names the fault. Saves some ten thread-pool round trips per re-pull.
  */
-const presentConfig = (p: StorePaths, config: Descriptor, layers: readonly Descriptor[]): Buffer | undefined => {
-  for (const d of [config, ...layers]) {
-    leaseBlob(p, d.digest);
-    if (!hasBlobSync(p, d.digest)) return undefined;
-  }
+const presentConfig = (p: StorePaths, config: Descriptor, layers: readonly Descriptor[], manifests: readonly Digest[]): Buffer | undefined => {
+  // one append to the lease file for all of them; the manifests' too, which keepBytes looks for next
+  leaseBlobs(p, [...manifests, config.digest, ...layers.map((d) => d.digest)]);
+  for (const d of [config, ...layers]) if (!hasBlobSync(p, d.digest)) return undefined;
   return readBlobSync(p, config.digest, MAX_CONFIG_SIZE);
 };
 
@@ -220,7 +219,7 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   let config: ImageConfig;
   // whether this pull gave any blob its name (then its directory entry still needs an fsync)
   let wrote = false;
-  const present = options.unpack ? undefined : presentConfig(p, manifest.config, plan.right.layers);
+  const present = options.unpack ? undefined : presentConfig(p, manifest.config, plan.right.layers, topDoc.kind === 'index' ? [manifestBytes.digest, top.digest] : [top.digest]);
   if (present !== undefined) {
     for (const d of [manifest.config, ...plan.right.layers]) report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
     const c = decodeImageConfig(present);

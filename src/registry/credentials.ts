@@ -7,8 +7,6 @@
 // with the server URL on stdin prints {"ServerURL","Username","Secret"}; the user name "<token>"
 // means the secret is an identity token (an OAuth2 refresh token, see session.ts).
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, failure } from '../failure.js';
 
@@ -55,7 +53,7 @@ export const credentialsIn = (file: unknown, registry: string): Credentials | un
 export const authFiles = (env: NodeJS.ProcessEnv): readonly string[] => [
   ...(env.REGISTRY_AUTH_FILE ? [env.REGISTRY_AUTH_FILE] : []),
   ...(env.XDG_RUNTIME_DIR ? [join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json')] : []),
-  join(env.DOCKER_CONFIG ?? join(env.HOME ?? homedir(), '.docker'), 'config.json'),
+  join(env.DOCKER_CONFIG ?? join(env.HOME ?? process.getBuiltinModule('node:os').homedir(), '.docker'), 'config.json'),
 ];
 
 /** The helper an auth file names for `registry`: its credHelpers entry, else its credsStore. Pure. */
@@ -94,7 +92,7 @@ const askHelper = (name: string, registry: string, env: NodeJS.ProcessEnv): Cred
   let out: string;
   try {
     // loaded only when a helper is named: a plain pull's start-up does without node:child_process
-    const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+    const { execFileSync } = process.getBuiltinModule('node:child_process');
     out = execFileSync(program, ['get'], { input: helperServerUrl(registry), env, timeout: 60_000, stdio: ['pipe', 'pipe', 'pipe'] }).toString('utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stdout?: Buffer; stderr?: Buffer; status?: number | null };

@@ -2,7 +2,6 @@
 // "docker.io" is served by registry-1.docker.io; plain HTTP is used only for loopback hosts and
 // for registries the user names as insecure; mirrors (from the registries file) come first.
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { failure, type Failure } from '../failure.js';
@@ -77,7 +76,7 @@ export const decodeRegistriesConfig = (text: string, file: string): E.Either<Fai
 
 /** $TSD_REGISTRIES_CONFIG, else ~/.config/tsd/registries.json; a missing file is an empty config. */
 export const loadRegistriesConfig = (env: NodeJS.ProcessEnv, extraInsecure: readonly string[] = []): E.Either<Failure, RegistriesConfig> => {
-  const file = env.TSD_REGISTRIES_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config'), 'tsd', 'registries.json');
+  const file = env.TSD_REGISTRIES_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(env.HOME ?? process.getBuiltinModule('node:os').homedir(), '.config'), 'tsd', 'registries.json');
   let text: string | undefined;
   try {
     text = readFileSync(file, 'utf8');

@@ -1,7 +1,6 @@
 // Blob: content-addressed bytes under blobs/ALG/HEX. A blob is streamed into a temp file on the
 // same file system while its digest and size are computed, fsynced, checked against what was
 // expected, and only then renamed to its final name. Nothing partial or wrong ever has a final name.
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -43,9 +42,9 @@ class SizeLimit extends Transform {
   }
 }
 
-
+/** A fresh name under ingest/ (node:crypto is loaded here, on first use: `ls` never needs it). */
 export const newTempPath = (p: StorePaths, suffix = 'tmp'): string =>
-  join(p.ingest, `${process.pid}-${randomBytes(8).toString('hex')}.${suffix}`);
+  join(p.ingest, `${process.pid}-${process.getBuiltinModule('node:crypto').randomBytes(8).toString('hex')}.${suffix}`);
 
 /**
  * Moves a finished, verified temp file to its final name (or drops it where the blob exists

@@ -10,7 +10,7 @@ import { hexOf, isDigest, type Digest } from '../oci/digest.js';
 import { decodeManifestBytes, MAX_MANIFEST_SIZE, REF_NAME, type Descriptor, type Index, type Manifest, type ManifestOrIndex, type Platform } from '../oci/manifest.js';
 import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
 import { formatReference, parseReference } from '../oci/reference.js';
-import { readBlob } from './blob.js';
+import { readBlob, readBlobSync } from './blob.js';
 import { readIndex, updateIndex } from './index-file.js';
 import type { StorePaths } from './layout.js';
 
@@ -44,9 +44,12 @@ export const loadManifest = (p: StorePaths, d: Descriptor): TE.TaskEither<Failur
     TE.mapLeft((f) => (f._tag === 'InvalidManifest' ? failure('InvalidManifest', `manifest ${d.digest}: ${f.message}`, ExitCode.tool) : f)),
   );
 
+/** readBlob's default bound, the largest config loadConfig reads */
+const MAX_CONFIG_READ = 64 * 1024 * 1024;
+
 export const loadConfig = (p: StorePaths, digest: Digest): TE.TaskEither<Failure, ImageConfig> =>
   pipe(
-    readBlob(p, digest),
+    readBlob(p, digest, MAX_CONFIG_READ),
     TE.chainEitherK(decodeImageConfig),
     TE.mapLeft((f) => (f._tag === 'InvalidConfig' ? failure('InvalidConfig', `config ${digest}: ${f.message}`, ExitCode.tool) : f)),
   );
@@ -96,6 +99,42 @@ export const resolveEntry = (p: StorePaths, entry: Descriptor, ref?: string, pla
       ),
     ),
   );
+
+/**
+ * resolveEntry in synchronous reads (`tsd-store ls`: a read per blob, no thread-pool round trips),
+ * for an entry whose manifest (or index, then the host's manifest in it) and config are plainly
+ * there, verify and decode; undefined for anything else (a missing blob, one a gc holds aside, a
+ * nested index, a fault), which resolveEntry then reads again and judges.
+ */
+export const resolveEntrySync = (p: StorePaths, entry: Descriptor, ref?: string): ResolvedImage | undefined => {
+  const load = (d: Descriptor): ManifestOrIndex | undefined => {
+    const bytes = readBlobSync(p, d.digest, MAX_MANIFEST_SIZE);
+    const m = bytes === undefined ? undefined : decodeManifestBytes(bytes, d.mediaType);
+    return m !== undefined && E.isRight(m) ? m.right : undefined;
+  };
+  const top = load(entry);
+  if (top === undefined) return undefined;
+  let manifestDescriptor = entry;
+  let doc = top;
+  if (top.kind === 'index') {
+    // selectPlatform's first and last choices; a nested index is left to it
+    const platform = hostPlatform();
+    const untyped = top.index.manifests.filter((m) => m.platform === undefined);
+    const fit = top.index.manifests.find((m) => m.platform !== undefined && platformMatches(platform, m.platform));
+    const nested = untyped.some((m) => m.mediaType.includes('index') || m.mediaType.includes('list'));
+    const chosen = fit ?? (!nested && untyped.length === 1 ? untyped[0] : undefined);
+    const child = chosen === undefined ? undefined : load(chosen);
+    if (chosen === undefined || child === undefined) return undefined;
+    manifestDescriptor = chosen;
+    doc = child;
+  }
+  if (doc.kind !== 'manifest') return undefined;
+  const manifest = doc.manifest;
+  const configBytes = readBlobSync(p, manifest.config.digest, MAX_CONFIG_READ);
+  const config = configBytes === undefined ? undefined : decodeImageConfig(configBytes);
+  if (config === undefined || E.isLeft(config)) return undefined;
+  return { ...(ref !== undefined ? { ref } : {}), entry, manifestDescriptor, manifest, configDigest: manifest.config.digest, config: config.right };
+};
 
 const SHORT_ID = /^(?:sha256:)?([a-f0-9]{4,64})$/;
 

@@ -1,7 +1,6 @@
 // Layout: where the one shared store lives and the paths inside it. The store root is an OCI
 // image layout (oci-layout, index.json, blobs/) that skopeo and umoci read directly; tsd keeps
 // its own state in the other folders named here.
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { algorithmOf, hexOf, type Digest } from '../oci/digest.js';
 
@@ -9,11 +8,14 @@ export interface StoreLayout {
   readonly root: string;
 }
 
-/** --root, else TSD_ROOT, else /var/lib/tsd for root, else $XDG_DATA_HOME/tsd or ~/.local/share/tsd. */
+/**
+ * --root, else TSD_ROOT, else /var/lib/tsd for root, else $XDG_DATA_HOME/tsd or ~/.local/share/tsd
+ * (node:os is loaded only then: start-up, bench/store).
+ */
 export const defaultRoot = (env: NodeJS.ProcessEnv = process.env): string => {
   if (env.TSD_ROOT) return env.TSD_ROOT;
   if (typeof process.getuid === 'function' && process.getuid() === 0) return '/var/lib/tsd';
-  return join(env.XDG_DATA_HOME || join(homedir(), '.local', 'share'), 'tsd');
+  return join(env.XDG_DATA_HOME || join(process.getBuiltinModule('node:os').homedir(), '.local', 'share'), 'tsd');
 };
 
 export const paths = (root: string) => ({

@@ -32,7 +32,7 @@ const endLeasesAtExit = (): void => {
 export const leaseBlob = (p: StorePaths, digest: Digest): void => leaseBlobs(p, [digest]);
 
 /** leaseBlob of several digests in one append (one open of the lease file, not one per digest). */
-const leaseBlobs = (p: StorePaths, digests: readonly Digest[]): void => {
+export const leaseBlobs = (p: StorePaths, digests: readonly Digest[]): void => {
   let mine = leased.get(p.leases);
   if (mine === undefined) {
     if (!exitHooked) process.once('exit', endLeasesAtExit);

@@ -5,8 +5,8 @@ import type { Failure } from '../failure.js';
 import { imageMessage, type ImageMessage } from '../message.js';
 import { shortId } from '../oci/digest.js';
 import { familiarReference, parseReference } from '../oci/reference.js';
-import { readIndex } from './index-file.js';
-import { refNameOf, resolveEntry } from './image.js';
+import { readIndexSync } from './index-file.js';
+import { refNameOf, resolveEntry, resolveEntrySync } from './image.js';
 import type { StorePaths } from './layout.js';
 
 export interface ImageRow {
@@ -19,13 +19,19 @@ export interface ImageRow {
   readonly message: ImageMessage;
 }
 
+/**
+ * The rows of the store's images, in index.json's order. The index and each image's blobs are
+ * read synchronously (small files: a thread-pool round trip costs more than the read); an image
+ * that does not resolve so is read again by resolveEntry, which waits out a gc or names the fault.
+ */
 export const listImages = (p: StorePaths): TE.TaskEither<Failure, readonly ImageRow[]> => async () => {
-  const index = await readIndex(p)();
+  const index = readIndexSync(p);
   if (E.isLeft(index)) return index;
   const rows: ImageRow[] = [];
   for (const entry of index.right.manifests) {
     const name = refNameOf(entry);
-    const resolved = await resolveEntry(p, entry, name)();
+    const quick = resolveEntrySync(p, entry, name);
+    const resolved = quick !== undefined ? E.right(quick) : await resolveEntry(p, entry, name)();
     const parsed = name !== undefined ? parseReference(name) : undefined;
     let repository = '<none>';
     let tag = '<none>';

@@ -3,7 +3,8 @@
 // start time, so a reused pid is not mistaken for the holder). A waiter that finds the holder
 // dead breaks the lock by renaming the file to a unique name first and checking it renamed the
 // very file it judged stale, so two waiters cannot both break it or break a fresh lock.
-import { randomBytes } from 'node:crypto';
+// node:crypto is loaded on first use (a lock taken), not at start-up
+const randomBytes = (n: number): Buffer => process.getBuiltinModule('node:crypto').randomBytes(n);
 import { appendFileSync, promises as fs, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
