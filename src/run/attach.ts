@@ -1,6 +1,7 @@
 // Attach: a running supervised container's output from now on, and its stdin when it was started
 // with -i or -t, until it exits or the user detaches (ctrl-p ctrl-q, as Docker) — detaching leaves
-// it running. Used by `tsd-run attach C` and by a foreground run with -p (which runs supervised).
+// it running. Used by `tsd-run attach C` and by a foreground run that runs supervised (with -p,
+// -a, or -i and -t: detaching needs a container that outlives us).
 //
 // Output is followed in the container's log, where the container itself (or, for a pty, the
 // supervisor) writes it: attaching adds no process between the container and its log, and any
@@ -9,10 +10,11 @@
 // container (`\0tsd-attach/ID`, same uid only), in frames: 'd' LEN16 BYTES (input), 'w' ROWS16
 // COLS16 (the terminal's size), 'e' (end of input).
 import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
 import type { ReadStream } from 'node:tty';
 import * as E from 'fp-ts/lib/Either.js';
 import type { CommandResult, Io } from '../cli/io.js';
-import { ExitCode, failure, type Failure } from '../failure.js';
+import { ExitCode, failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
 import { files, type ContainerRecord } from './container.js';
 import { killContainer, observe } from './lifecycle.js';
@@ -20,22 +22,7 @@ import { printLogs } from './logs.js';
 
 export const attachSocket = (id: string): string => `\0tsd-attach/${id}`;
 
-export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
-
-/** Docker's --detach-keys: "ctrl-p,ctrl-q", "ctrl-a,x"; ctrl-@ … ctrl-_ and single characters. Pure. */
-export const parseDetachKeys = (s: string): E.Either<Failure, readonly number[]> => {
-  const keys: number[] = [];
-  for (const k of s.split(',')) {
-    const ctrl = /^ctrl-(.)$/i.exec(k);
-    if (ctrl) {
-      const c = (ctrl[1] as string).toUpperCase().charCodeAt(0);
-      if (c < 0x40 || c > 0x5f) return E.left(failure('Usage', `--detach-keys: invalid key ${JSON.stringify(k)}`, ExitCode.user));
-      keys.push(c & 0x1f);
-    } else if (k.length === 1) keys.push(k.charCodeAt(0));
-    else return E.left(failure('Usage', `--detach-keys: invalid key ${JSON.stringify(k)} (ctrl-X or one character, comma separated)`, ExitCode.user));
-  }
-  return keys.length > 0 ? E.right(keys) : E.left(failure('Usage', '--detach-keys: no key given', ExitCode.user));
-};
+export { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 
 /**
  * A scanner for the detach sequence across chunks of input. Bytes of a partial match are held
@@ -84,7 +71,12 @@ export interface AttachOptions {
   readonly fromStart: boolean;
   /** the end of our stdin ends the container's (a run's -i, as Docker's stdin-once; not attach) */
   readonly closeStdin: boolean;
+  /** which outputs to print (a run's `-a`); both when absent. The others stay in the logs only */
+  readonly outputs?: { readonly stdout: boolean; readonly stderr: boolean };
 }
+
+/** Where an output nobody attached to goes: nowhere (the container's log has it). */
+const nowhere = (): Writable => new Writable({ write: (_c, _e, done) => done() });
 
 const connectTo = (path: string): Promise<Socket | undefined> =>
   new Promise((done) => {
@@ -98,13 +90,18 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 /** Attaches until the container exits (its exit code) or the user detaches (0). */
 export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptions, io: Io): Promise<CommandResult> => {
   const s = await observe(p, r);
-  if (s.status !== 'running' && s.status !== 'restarting') return E.left(failure('NotRunning', `container ${r.name}: is not running; start it first`, ExitCode.user));
-  const withInput = o.stdin && (r.tty || r.interactive === true);
+  // a run attaching to the container it has just started: a quick one may be done already
+  const over = s.status !== 'running' && s.status !== 'restarting';
+  if (over && !o.fromStart) return E.left(failure('NotRunning', `container ${r.name}: is not running; start it first`, ExitCode.user));
+  let withInput = !over && o.stdin && (r.tty || r.interactive === true);
   let sock: Socket | undefined;
   if (withInput) {
     sock = await connectTo(attachSocket(r.id));
-    if (!sock) return E.left(failure('AttachFailed', `attach ${r.name}: its supervisor does not take input (not running, or started before attach existed)`, ExitCode.tool));
-    sock.on('error', () => undefined);
+    // no socket: the supervisor is gone, or a quick container ended (and its supervisor with it)
+    // since we looked: then its output and exit code are all there is to attach to
+    if (!sock && ['running', 'restarting'].includes((await observe(p, r)).status)) return E.left(failure('AttachFailed', `attach ${r.name}: its supervisor does not take input (not running, or started before attach existed)`, ExitCode.tool));
+    if (!sock) withInput = false;
+    sock?.on('error', () => undefined);
   }
   let detached = false;
   const stdin = io.stdin as ReadStream;
@@ -146,7 +143,7 @@ export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptio
     return last.status === 'exited' || last.status === 'restarting' || (last.startedAt !== undefined && last.startedAt !== run);
   };
   try {
-    await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, io.stdout, io.stderr, {
+    await printLogs({ stdout: f.stdout, stderr: f.stderr, stdoutIdx: f.stdoutIdx, stderrIdx: f.stderrIdx }, o.outputs?.stdout === false ? nowhere() : io.stdout, o.outputs?.stderr === false ? nowhere() : io.stderr, {
       timestamps: false,
       fromEnd: !o.fromStart,
       finished: async () => detached || (await ended()),

@@ -3,6 +3,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { allValues, isSet, lastValue, parseArgv, parseBytes, parseNumber, type FlagSpec } from './argv.js';
+import { parseDetachKeys } from './detach-keys.js';
 import { checkDuplicates, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, type MountRequest } from './mounts.js';
 import { MAX_BINDINGS, parseBindings, parsePublish, type PortMapping } from './ports.js';
 import type { Limits, NetworkMode } from './spec.js';
@@ -12,6 +13,8 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { long: 'rm', description: 'remove the container when it exits' },
   { long: 'detach', short: 'd', description: 'run in the background under a supervisor; print the container JSON' },
   { long: 'interactive', short: 'i', description: 'keep stdin open' },
+  { long: 'attach', short: 'a', value: true, description: 'attach to stdin, stdout or stderr (repeatable; default stdout and stderr, and stdin with -i)' },
+  { long: 'detach-keys', value: true, description: 'keys that detach from a -it run, leaving it running (default ctrl-p,ctrl-q)' },
   { long: 'tty', short: 't', description: 'allocate a pseudo-terminal' },
   { long: 'env', short: 'e', value: true, description: 'set an environment variable (KEY=VALUE, or KEY from this environment)' },
   { long: 'env-file', value: true, description: 'read environment variables from a file' },
@@ -127,6 +130,10 @@ export interface RunOptions {
   readonly print: boolean;
   readonly root?: string;
   readonly help: boolean;
+  /** -a: the streams attached in the foreground (absent: stdout and stderr, stdin with -i) */
+  readonly attach?: { readonly stdin: boolean; readonly stdout: boolean; readonly stderr: boolean };
+  /** --detach-keys, decoded (absent: ctrl-p ctrl-q) */
+  readonly detachKeys?: readonly number[];
   /** undefined: read the image JSON from stdin */
   readonly image?: string;
   readonly cmd?: readonly string[];
@@ -249,6 +256,13 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
   if (E.isLeft(logRotation)) return logRotation;
   const detach = isSet(p, 'detach');
   if (detach && isSet(p, 'rm') && restart.right.name !== 'no') return E.left(bad('--restart and --rm cannot be combined'));
+  const streams = allValues(p, 'attach').map((a) => a.toLowerCase());
+  const odd = streams.find((a) => a !== 'stdin' && a !== 'stdout' && a !== 'stderr');
+  if (odd !== undefined) return E.left(bad(`-a ${odd}: valid streams are stdin, stdout and stderr`));
+  if (detach && streams.length > 0) return E.left(bad('-a and -d cannot be combined (a detached container is attached to nothing)'));
+  const keysArg = v('detach-keys');
+  const detachKeys = keysArg === undefined ? undefined : parseDetachKeys(keysArg);
+  if (detachKeys !== undefined && E.isLeft(detachKeys)) return E.left(bad(detachKeys.left.message));
   const entrypoint = v('entrypoint');
   const [image, ...cmd] = p.positionals;
   return E.right({
@@ -285,6 +299,8 @@ export const decodeRunOptions = (argv: readonly string[]): E.Either<Failure, Run
     print: isSet(p, 'print'),
     ...(v('root') !== undefined ? { root: v('root') } : {}),
     help: isSet(p, 'help'),
+    ...(streams.length > 0 ? { attach: { stdin: streams.includes('stdin'), stdout: streams.includes('stdout'), stderr: streams.includes('stderr') } } : {}),
+    ...(detachKeys !== undefined ? { detachKeys: detachKeys.right } : {}),
     ...(image !== undefined ? { image } : {}),
     ...(image !== undefined && cmd.length > 0 ? { cmd } : {}),
   });

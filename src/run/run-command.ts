@@ -62,9 +62,10 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
     return E.left({ ...fromError(`lease image ${imageName}`)(e), exitCode: ExitCode.tool }); // the lease file cannot grow: a full disk
   }
   if (!held) return E.left(failure('ImageNotFound', `image ${imageName}: removed while starting (a concurrent gc); run again`, ExitCode.tool));
-  // published ports need the supervisor (it runs the proxy): a foreground run with -p runs
-  // supervised and attached to its log, as `docker run -p` without -d looks to the user
-  const attached = o.publish.length > 0 && !o.detach && !o.print;
+  // published ports need the supervisor (it runs the proxy), -a keeps what is not attached in the
+  // log, and -it can be detached from (ctrl-p ctrl-q) only if the container outlives us: such a
+  // foreground run runs supervised and attached to its log, as `docker run` looks to the user
+  const attached = (o.publish.length > 0 || o.attach !== undefined || (o.interactive && o.tty)) && !o.detach && !o.print;
   const created = await createContainer(p, img.right, imageName, attached ? { ...o, detach: true, rm: false } : o, io.env, TINI)();
   // from here the container's record keeps its image (or nothing needs it): the lease can go
   await releaseLeases(p);
@@ -131,16 +132,18 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
 };
 
 
-/** Starts a supervised container and attaches to it from its first byte (with stdin for -i/-t), as `docker run -p` without -d looks. */
+/** Starts a supervised container and attaches to it from its first byte (stdin with -i/-t, the outputs -a names), as `docker run` looks. */
 const attach = async (p: StorePaths, record: ContainerRecord, o: RunOptions, io: Io): Promise<CommandResult> => {
-  const [{ startSupervised }, { observe, removeContainer }, { attachTo, parseDetachKeys, DEFAULT_DETACH_KEYS }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('./attach.js')]);
+  const [{ startSupervised }, { observe, removeContainer }, { attachTo }] = await Promise.all([import('./supervise.js'), import('./lifecycle.js'), import('./attach.js')]);
   const started = await startSupervised(p, record);
   if (E.isLeft(started)) {
     await removeContainer(p, record, true);
     return started;
   }
-  const keys = E.getOrElse((): readonly number[] => [0x10, 0x11])(parseDetachKeys(DEFAULT_DETACH_KEYS));
-  const code = await attachTo(p, record, { stdin: o.interactive || o.tty, detachKeys: keys, sigProxy: true, fromStart: true, closeStdin: true }, io);
+  // -a as Docker: only the streams named; stdin only with -i (`-a stdin` alone opens none)
+  const stdin = o.attach === undefined ? o.interactive || o.tty : o.interactive;
+  const outputs = o.attach === undefined ? {} : { outputs: { stdout: o.attach.stdout, stderr: o.attach.stderr } };
+  const code = await attachTo(p, record, { stdin, detachKeys: o.detachKeys ?? [0x10, 0x11], sigProxy: true, fromStart: true, closeStdin: true, ...outputs }, io);
   // detached (ctrl-p ctrl-q) it runs on; once it has exited, --rm removes it
   if (o.rm && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
   return code;

@@ -1,5 +1,7 @@
 // -t with -d (a pty kept by the supervisor), attach (output, stdin, ctrl-p ctrl-q), -i with -d,
-// and -i/-t with -p in the foreground; with the real runc and tsd-supervisor.
+// and -i/-t with -p in the foreground; a run's -a (the streams it attaches) and its detach keys
+// (-it runs supervised: ctrl-p ctrl-q, or --detach-keys, leave it running); with the real runc
+// and tsd-supervisor.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -136,6 +138,65 @@ test('-p with -i in the foreground: stdin reaches the container and its end ends
   assert.is(await fed.done, 6);
   assert.is(fed.out(), 'piped in\n');
   assert.not.match((await run(['ps', '-a'])).stdout, /catter/);
+});
+
+test('-a: only the streams named are printed, the others stay in the log; stdin only with -i; bad uses are one line', async () => {
+  const before = (await run(['ps', '-a', '-q'])).stdout;
+  const cmd = ['bb:test', 'sh', '-c', 'echo out; echo err >&2; exit 3'];
+  const only = async (a: string[]) => {
+    const r = await run(['--rm', ...a, ...cmd]);
+    return [r.code, r.stdout, r.stderr];
+  };
+  assert.equal(await only(['-a', 'stdout']), [3, 'out\n', '']);
+  assert.equal(await only(['-a', 'STDERR']), [3, '', 'err\n']);
+  assert.equal(await only(['-a', 'stdout', '-a', 'stderr']), [3, 'out\n', 'err\n']);
+  // -i -a stdin: input in, no output attached; the container's log has it all
+  const fed = interactive(['-i', '-a', 'stdin', '--name', 'fed', 'bb:test', 'sh', '-c', 'cat; echo done >&2; exit 4']);
+  fed.child.stdin!.end('piped\n');
+  assert.is(await fed.done, 4);
+  assert.equal([fed.out(), fed.err()], ['', '']);
+  const logs = await run(['logs', 'fed']);
+  assert.equal([logs.stdout, logs.stderr], ['piped\n', 'done\n']);
+  // -a stdin without -i: stdin is attached but not open (Docker's AttachStdin without OpenStdin)
+  const closed = interactive(['-a', 'stdin', '-a', 'stdout', '--name', 'closed', 'bb:test', 'sh', '-c', 'cat; echo end']);
+  closed.child.stdin!.end('not read\n');
+  assert.is(await closed.done, 0);
+  assert.is(closed.out(), 'end\n');
+  await run(['rm', '-f', 'fed', 'closed']);
+  for (const [args, line] of [
+    [['-a', 'stdio'], 'tsd-run: -a stdio: valid streams are stdin, stdout and stderr\n'],
+    [['-d', '-a', 'stdout'], 'tsd-run: -a and -d cannot be combined (a detached container is attached to nothing)\n'],
+    [['-it', '--detach-keys', 'alt-x'], 'tsd-run: --detach-keys: invalid key "alt-x" (ctrl-X or one character, comma separated)\n'],
+  ] as const) {
+    const r = await run([...args, 'bb:test', 'true']);
+    assert.equal([r.code, r.stdout, r.stderr], [125, '', line]);
+  }
+  assert.is((await run(['ps', '-a', '-q'])).stdout, before, 'nothing left behind');
+});
+
+test('-it in the foreground: ctrl-p ctrl-q detaches and leaves it running; --detach-keys sets other keys; else its exit code, and --rm removes it', async () => {
+  const a = interactive(['-it', '--name', 'fgshell', 'bb:test', 'sh']);
+  await sleep(300);
+  a.child.stdin!.write('echo hi-$((2*3))\n');
+  await until('the echo in the foreground run', async () => (a.out().includes('hi-6') ? true : undefined));
+  a.child.stdin!.write('\x10\x11');
+  assert.is(await a.done, 0);
+  assert.is((await inspect('fgshell')).State.Status, 'running', 'detaching leaves it running');
+  // --detach-keys ctrl-x,x: ctrl-p ctrl-q are input like any other, ctrl-x x detaches
+  const b = interactive(['-it', '--detach-keys', 'ctrl-x,x', '--name', 'fgcat', 'bb:test', 'cat']);
+  await sleep(300);
+  b.child.stdin!.write('\x10\x11');
+  b.child.stdin!.write('after-keys\n');
+  await until('cat still attached after ctrl-p ctrl-q', async () => (b.out().split('after-keys').length >= 3 ? true : undefined));
+  b.child.stdin!.write('\x18x');
+  assert.is(await b.done, 0);
+  assert.is((await inspect('fgcat')).State.Status, 'running');
+  await run(['rm', '-f', 'fgshell', 'fgcat']);
+  const c = interactive(['--rm', '-it', '--name', 'fgexit', 'bb:test', 'sh']);
+  await sleep(300);
+  c.child.stdin!.write('exit 5\n');
+  assert.is(await c.done, 5);
+  assert.not.match((await run(['ps', '-a'])).stdout, /fgexit/);
 });
 
 test('in a terminal (script(1) makes one): a foreground -it run gets a pty and its exit code; attach puts the terminal in raw mode and ctrl-p ctrl-q detaches', async () => {
