@@ -30,10 +30,10 @@ const fail = (f: { message: string; exitCode: number }): void => {
 };
 
 const fastPull = async (args: PlainPull): Promise<void> => {
-  const { openStore, pull, progressReporter, decodeProgress, warmForAnswer } = await import('./fast-pull.js');
+  const { openStoreSync, pull, progressReporter, decodeProgress, warmForAnswer } = await import('./fast-pull.js');
   const mode = decodeProgress(args.progress, args.quiet);
   if (mode._tag === 'Left') return fail(mode.left);
-  const store = await openStore(args.root)();
+  const store = openStoreSync(args.root);
   if (store._tag === 'Left') return fail(store.left);
   const report = mode.right === 'quiet' ? () => undefined : progressReporter(mode.right, 'tsd-pull', stderr(), !!stderr().isTTY);
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {

@@ -1,16 +1,9 @@
 // What a plain tsd-pull command line needs (cli.ts's fastPull), in one module that cli.ts imports
 // on demand (start-up budget: bench/pull).
-import * as TE from 'fp-ts/lib/TaskEither.js';
-import type { Failure } from '../failure.js';
 import { digestOf } from '../oci/digest.js';
 import { currentProcess } from '../store/lock.js';
-import { openExistingStore, openStore as createStore, type Store } from '../store/store.js';
+import type { Store } from '../store/store.js';
 
-/** openStore; a store whose layout is complete costs four stats, not six thread-pool round trips. */
-export const openStore = (root?: string): TE.TaskEither<Failure, Store> => {
-  const existing = openExistingStore(root);
-  return existing !== undefined ? TE.right(existing) : createStore(root);
-};
 /**
  * What checking a registry's answer needs first, done while the registry answers the manifest's
  * request (cli.ts schedules it then, ~2 ms on loopback, when the process would only wait): the
@@ -20,6 +13,8 @@ export const warmForAnswer = (_store: Store): void => {
   digestOf('');
   currentProcess();
 };
+// openStoreSync: a complete layout costs four stats; a new store, a few small synchronous creates
+export { openStoreSync } from '../store/store.js';
 export { pull } from './pull.js';
 export { progressReporter } from '../registry/progress.js';
 export { decodeProgress } from '../registry/mode.js';

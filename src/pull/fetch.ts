@@ -48,8 +48,12 @@ const SYNC_STEP = 16 * 1024 * 1024;
  */
 const rename = async (p: StorePaths, partial: string, digest: Digest): Promise<void> => {
   leaseBlob(p, digest);
-  await fs.mkdir(p.blobDir(algorithmOf(digest)), { recursive: true });
-  await fs.rename(partial, p.blob(digest));
+  // the directory is there but for a first blob of its algorithm (blobs/sha512): no mkdir round trip
+  await fs.rename(partial, p.blob(digest)).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+    await fs.mkdir(p.blobDir(algorithmOf(digest)), { recursive: true });
+    await fs.rename(partial, p.blob(digest));
+  });
 };
 
 export const partialPath = (p: StorePaths, d: Digest): string => join(p.ingest, `${algorithmOf(d)}-${hexOf(d)}.partial`);

@@ -3,7 +3,7 @@
 // parallel (each verified, see fetch.ts), then write the manifests, then the name. A name is
 // written only once everything it reaches is present.
 // node:fs's promises, not node:fs/promises: one builtin module fewer to load at start-up
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, isFailure, type Failure } from '../failure.js';
@@ -20,7 +20,7 @@ import { inParallel } from '../registry/parallel.js';
 import { silent, type Report } from '../registry/progress.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../registry/retry.js';
 import { Session } from '../registry/session.js';
-import { hasBlob, hasBlobSync, putBytes, readBlob, readBlobSync } from '../store/blob.js';
+import { hasBlob, hasBlobSync, putBytes, readBlob, readBlobSync, stageBytes, type Staged } from '../store/blob.js';
 import { tagDescriptor } from '../store/image.js';
 import { fsyncPath } from '../store/durable.js';
 import { readIndexSync } from '../store/index-file.js';
@@ -114,8 +114,14 @@ const presentConfig = (p: StorePaths, config: Descriptor, layers: readonly Descr
   return readBlobSync(p, config.digest, MAX_CONFIG_SIZE);
 };
 
-const decodeConfigFile = async (path: string, what: string): Promise<ImageConfig> => {
-  const c = decodeImageConfig(await fs.readFile(path));
+/** Drops the temp files of staged manifests (the pull failed before naming them). */
+const discard = async (staging: Promise<PromiseSettledResult<Staged>[]>): Promise<void> => {
+  for (const s of await staging) if (s.status === 'fulfilled') await s.value.discard();
+};
+
+const decodeConfigFile = async (path: string, size: number, what: string): Promise<ImageConfig> => {
+  // a config of common size is read in one synchronous call (fs.readFile's are four round trips)
+  const c = decodeImageConfig(size <= 1024 * 1024 ? readFileSync(path) : await fs.readFile(path));
   if (E.isLeft(c)) throw failure('InvalidConfig', `${what}: ${c.left.message}; refused`, ExitCode.tool);
   return c.right;
 };
@@ -125,7 +131,7 @@ const fetchConfig = async (p: StorePaths, session: Session, repo: string, d: Des
   let fetched: ImageConfig | undefined;
   const how = await fetchBlob(p, session, repo, d, report, {
     check: async (path) => {
-      fetched = await decodeConfigFile(path, what);
+      fetched = await decodeConfigFile(path, d.size, what);
     },
   });
   // fetched: the check decoded it on its way in
@@ -219,6 +225,8 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
   let config: ImageConfig;
   // whether this pull gave any blob its name (then its directory entry still needs an fsync)
   let wrote = false;
+  // the manifests staged for a pull that fetches (see stageBytes)
+  let staging: Promise<PromiseSettledResult<Staged>[]> | undefined;
   const present = options.unpack ? undefined : presentConfig(p, manifest.config, plan.right.layers, topDoc.kind === 'index' ? [manifestBytes.digest, top.digest] : [top.digest]);
   if (present !== undefined) {
     for (const d of [manifest.config, ...plan.right.layers]) report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
@@ -226,33 +234,59 @@ const run = async (p: StorePaths, input: string, options: PullOptions): Promise<
     if (E.isLeft(c)) throw failure('InvalidConfig', `${configWhat}: ${c.left.message}`, ExitCode.tool);
     config = c.right;
   } else {
-    const configReady = fetchConfig(p, session, repo, manifest.config, report, configWhat);
-    configReady.catch(() => undefined); // awaited below, after the layers
-    const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, (await configReady).config, configWhat, report) : undefined;
+    // the manifests' bytes are written and fsynced while the blobs download; they are named only
+    // after them (below), so their fsync costs no time of its own and no name reaches a missing blob
+    staging = Promise.allSettled([
+      stageBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest'),
+      ...(topDoc.kind === 'index' ? [stageBytes(p, top.bytes, top.digest, 'index')] : []),
+    ]);
     try {
-      await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
-        const how = await fetchBlob(p, session, repo, l, report, unpacking ? { sink: unpacking.sink(options.unpackStream, l) } : { gate: configReady }).catch((e) => {
-          throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+      const configReady = fetchConfig(p, session, repo, manifest.config, report, configWhat);
+      configReady.catch(() => undefined); // awaited below, after the layers
+      const unpacking = options.unpack ? unpackQueue(p, options.unpack, manifest, (await configReady).config, configWhat, report) : undefined;
+      try {
+        await inParallel(plan.right.layers, options.concurrency ?? 6, async (l: Descriptor) => {
+          const how = await fetchBlob(p, session, repo, l, report, unpacking ? { sink: unpacking.sink(options.unpackStream, l) } : { gate: configReady }).catch((e) => {
+            throw isFailure(e) && e._tag === 'NotFound' ? { ...e, message: `${e.message}${foreignLayerNote(l)}` } : e;
+          });
+          if (how !== 'present') wrote = true;
+          unpacking?.ready(l.digest, how === 'unpacked');
         });
-        if (how !== 'present') wrote = true;
-        unpacking?.ready(l.digest, how === 'unpacked');
-      });
+      } catch (e) {
+        await configReady; // a bad config is the failure to report (the layers stopped because of it)
+        throw e;
+      } finally {
+        await unpacking?.settled();
+      }
+      const fetched = await configReady;
+      config = fetched.config;
+      if (fetched.wrote) wrote = true;
+      const unpacked = await unpacking?.settled();
+      if (unpacked) throw unpacked;
     } catch (e) {
-      await configReady; // a bad config is the failure to report (the layers stopped because of it)
+      await discard(staging);
       throw e;
-    } finally {
-      await unpacking?.settled();
     }
-    const fetched = await configReady;
-    config = fetched.config;
-    if (fetched.wrote) wrote = true;
-    const unpacked = await unpacking?.settled();
-    if (unpacked) throw unpacked;
   }
 
   // manifests last, then the name: nothing named can reach a missing blob
-  if (await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest')) wrote = true;
-  if (topDoc.kind === 'index' && (await keepBytes(p, top.bytes, top.digest, 'index'))) wrote = true;
+  if (staging !== undefined) {
+    const staged = await staging;
+    const failed = staged.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) {
+      await discard(staging);
+      throw failed.reason;
+    }
+    try {
+      for (const s of staged) if (s.status === 'fulfilled' && (await s.value.commit())) wrote = true;
+    } catch (e) {
+      await discard(staging);
+      throw e;
+    }
+  } else {
+    if (await keepBytes(p, manifestBytes.bytes, manifestBytes.digest, 'manifest')) wrote = true;
+    if (topDoc.kind === 'index' && (await keepBytes(p, top.bytes, top.digest, 'index'))) wrote = true;
+  }
   const declared = topDoc.kind === 'index' ? topDoc.index.mediaType : topDoc.manifest.mediaType;
   const entry: Descriptor = { mediaType: declared ?? top.mediaType ?? topType, digest: top.digest, size: top.bytes.length };
   const index = readIndexSync(p);

@@ -1,7 +1,7 @@
 // Blob: content-addressed bytes under blobs/ALG/HEX. A blob is streamed into a temp file on the
 // same file system while its digest and size are computed, fsynced, checked against what was
 // expected, and only then renamed to its final name. Nothing partial or wrong ever has a final name.
-import { createReadStream, createWriteStream, promises as fs, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, promises as fs, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -91,6 +91,85 @@ export const ingest = (p: StorePaths, source: Readable, expected: Expected = {},
 /** Puts small bytes (a manifest, a config) into the store. */
 export const putBytes = (p: StorePaths, bytes: Uint8Array | string, expected: Expected = {}, what = 'blob'): TE.TaskEither<Failure, Written> =>
   ingest(p, Readable.from([Buffer.from(bytes)]), expected.digest ? expected : { digest: digestOf(bytes) }, what);
+
+/** Small bytes on their way into the store in two steps (stageBytes). */
+export interface Staged {
+  /**
+   * Gives the bytes their final name unless the blob is there already (leased first, see
+   * lease.ts); true when it named them. The directory entry is not fsynced: the caller does that
+   * once for all it named (a pull, before it writes a name), as fetch.ts's blobs.
+   */
+  commit(): Promise<boolean>;
+  /** drops the temp file (the pull failed) */
+  discard(): Promise<void>;
+}
+
+/**
+ * Writes small bytes (a manifest) to a temp file and fsyncs it now, while other work goes on (a
+ * pull's layers downloading); `commit` names them later. The bytes must hash to `digest`. A blob
+ * present already is not written again: then `commit` only looks once more (and, should a gc
+ * have taken it meanwhile, writes it as putBytes does).
+ */
+export const stageBytes = async (p: StorePaths, bytes: Buffer, digest: Digest, what: string): Promise<Staged> => {
+  const label = `${what} ${digest}`;
+  const actual = digestOf(bytes, algorithmOf(digest));
+  if (actual !== digest) throw digestMismatch(label, digest, actual);
+  const present = async (): Promise<boolean> => {
+    leaseBlob(p, digest);
+    return hasBlobSync(p, digest) || (await hasBlob(p, digest));
+  };
+  if (hasBlobSync(p, digest)) {
+    return {
+      commit: async () => {
+        if (await present()) return false;
+        const r = await putBytes(p, bytes, { digest, size: bytes.length }, what)();
+        if (r._tag === 'Left') throw r.left;
+        return true;
+      },
+      discard: async () => undefined,
+    };
+  }
+  const tmp = newTempPath(p);
+  try {
+    const fh = await fs.open(tmp, 'wx').catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      await fs.mkdir(p.ingest, { recursive: true });
+      return fs.open(tmp, 'wx');
+    });
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw fromError(`write ${label}`)(e);
+  }
+  const discard = () => fs.unlink(tmp).then(() => undefined, () => undefined);
+  return {
+    commit: async () => {
+      if (await present()) {
+        await discard();
+        return false;
+      }
+      try {
+        try {
+          renameSync(tmp, p.blob(digest));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          mkdirSync(p.blobDir(algorithmOf(digest)), { recursive: true }); // blobs/sha512, say
+          renameSync(tmp, p.blob(digest));
+        }
+      } catch (e) {
+        await discard();
+        throw fromError(`write ${label}`)(e);
+      }
+      return true;
+    },
+    discard,
+  };
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,6 @@
 // IndexFile: the layout's index.json, the store's only table of names. Every change happens
 // under the index lock, is written to a temp file, fsynced, and renamed over the old one.
-import { promises as fs, readFileSync, statSync } from 'node:fs';
+import { closeSync, fsync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -26,6 +26,30 @@ export const initLayout = (p: StorePaths): TE.TaskEither<Failure, void> =>
       if (e.code !== 'EEXIST') throw e;
     });
   }, fromError(`create store ${p.root}`));
+
+/**
+ * initLayout in synchronous calls (a few mkdirs and two small exclusive creates: cheaper than as
+ * many thread-pool round trips), for tools whose start-up is budgeted (a pull into a new store).
+ */
+export const initLayoutSync = (p: StorePaths): E.Either<Failure, void> => {
+  try {
+    mkdirSync(p.blobs + '/sha256', { recursive: true });
+    mkdirSync(p.ingest, { recursive: true });
+    for (const [file, text] of [
+      [p.ociLayout, OCI_LAYOUT],
+      [p.index, JSON.stringify(emptyIndex())],
+    ] as const) {
+      try {
+        writeFileSync(file, text, { flag: 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    return E.right(undefined);
+  } catch (e) {
+    return E.left(fromError(`create store ${p.root}`)(e));
+  }
+};
 
 /**
  * Whether the layout initLayout makes is all there already (four stats, synchronously): then a
@@ -74,21 +98,40 @@ export const readIndexSync = (p: StorePaths): E.Either<Failure, Index> => {
   return decodeIndexText(p, text);
 };
 
+/**
+ * Writes the index to a temp file, fsyncs it and renames it over index.json. The small calls are
+ * synchronous (cheaper than a thread-pool round trip each); the fsync, which waits for the disk,
+ * is not, so the process's other work goes on meanwhile.
+ */
 const writeIndex = (p: StorePaths, index: Index): TE.TaskEither<Failure, void> =>
   TE.tryCatch(async () => {
     const tmp = newTempPath(p, 'index');
-    await fs.mkdir(p.ingest, { recursive: true });
-    const fh = await fs.open(tmp, 'wx');
+    let fd: number;
     try {
-      await fh.writeFile(JSON.stringify(index));
-      await fh.sync();
-    } finally {
-      await fh.close();
+      fd = openSync(tmp, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      mkdirSync(p.ingest, { recursive: true });
+      fd = openSync(tmp, 'wx');
     }
-    await fs.rename(tmp, p.index).catch(async (e) => {
-      await fs.unlink(tmp).catch(() => undefined);
+    let open = true;
+    try {
+      const bytes = Buffer.from(JSON.stringify(index));
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+      await new Promise<void>((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+      open = false;
+      closeSync(fd);
+      renameSync(tmp, p.index);
+    } catch (e) {
+      try {
+        // never twice: the number may be another file's by now
+        if (open) closeSync(fd);
+      } catch {}
+      try {
+        unlinkSync(tmp);
+      } catch {}
       throw e;
-    });
+    }
   }, fromError(`write ${p.index}`));
 
 /**
@@ -100,7 +143,7 @@ export const updateIndex = <A>(
   change: (manifests: readonly Descriptor[]) => E.Either<Failure, { manifests: readonly Descriptor[]; result: A }>,
 ): TE.TaskEither<Failure, A> =>
   withLock(p.lock('index'))(async () => {
-    const current = await readIndex(p)();
+    const current = readIndexSync(p);
     if (E.isLeft(current)) return current;
     const next = change(current.right.manifests);
     if (E.isLeft(next)) return next;

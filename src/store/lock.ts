@@ -5,7 +5,7 @@
 // very file it judged stale, so two waiters cannot both break it or break a fresh lock.
 // node:crypto is loaded on first use (a lock taken), not at start-up
 const randomBytes = (n: number): Buffer => process.getBuiltinModule('node:crypto').randomBytes(n);
-import { appendFileSync, promises as fs, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, promises as fs, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -103,32 +103,46 @@ const recordWait = (path: string, waitedMs: number): void => {
   }
 };
 
+/**
+ * Creates the lock file with its holder's text, or says it exists already (false). Synchronous:
+ * three small calls, cheaper than as many thread-pool round trips (each lock a pull, tag or build
+ * takes, uncontended, costs ~0.1 ms instead of ~1 ms); only waiting for a holder is asynchronous.
+ */
+const tryCreate = (path: string, text: string): boolean => {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'ENOENT') throw e;
+    mkdirSync(dirname(path), { recursive: true });
+    return tryCreate(path, text);
+  }
+  try {
+    const bytes = Buffer.from(text);
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+  } catch (e) {
+    // a lock file without its holder (disk full) would hold everyone off for the grace time
+    try {
+      closeSync(fd);
+      unlinkSync(path);
+    } catch {}
+    throw e;
+  }
+  closeSync(fd);
+  return true;
+};
+
 export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Lock> => {
   const holder: LockHolder = { ...currentProcess(), nonce: randomBytes(8).toString('hex') };
   const text = JSON.stringify(holder);
   const started = Date.now();
   for (let attempt = 0; ; attempt++) {
-    try {
-      const fh = await fs.open(path, 'wx');
-      try {
-        await fh.writeFile(text);
-      } catch (e) {
-        // a lock file without its holder (disk full) would hold everyone off for the grace time
-        await fh.close().catch(() => undefined);
-        await fs.unlink(path).catch(() => undefined);
-        throw e;
-      }
-      await fh.close();
+    if (tryCreate(path, text)) {
       const waitedMs = Date.now() - started;
       recordWait(path, waitedMs);
       return { path, holder, waitedMs };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        await fs.mkdir(dirname(path), { recursive: true });
-        continue;
-      }
-      if (code !== 'EEXIST') throw e;
     }
     const current = await fs.readFile(path, 'utf8').catch(() => undefined);
     if (current !== undefined) {
@@ -153,9 +167,13 @@ export const acquireLock = async (path: string, timeoutMs = 60_000): Promise<Loc
   }
 };
 
+/** Removes the lock file if it is still ours (two small synchronous calls, see tryCreate). */
 export const releaseLock = async (lock: Lock): Promise<void> => {
-  const current = await fs.readFile(lock.path, 'utf8').catch(() => undefined);
-  if (current === JSON.stringify(lock.holder)) await fs.unlink(lock.path).catch(() => undefined);
+  try {
+    if (readFileSync(lock.path, 'utf8') === JSON.stringify(lock.holder)) unlinkSync(lock.path);
+  } catch {
+    /* gone already, or broken by a waiter that judged us dead */
+  }
 };
 
 /** Runs `task` while holding the lock at `path`; the lock is released whatever the task returns. */

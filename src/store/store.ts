@@ -1,8 +1,9 @@
 // Store: the handle every tool opens on the one shared on-disk store.
+import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import type { Failure } from '../failure.js';
-import { initLayout, layoutComplete } from './index-file.js';
+import { initLayout, initLayoutSync, layoutComplete } from './index-file.js';
 import { defaultRoot, paths, type StorePaths } from './layout.js';
 
 export type Store = StorePaths;
@@ -23,4 +24,15 @@ export const openStore = (root?: string): TE.TaskEither<Failure, Store> => {
 export const openExistingStore = (root?: string): Store | undefined => {
   const p = paths(root ?? defaultRoot());
   return layoutComplete(p) ? p : undefined;
+};
+
+/**
+ * openStore in synchronous calls: four stats for a complete layout, else initLayoutSync's few
+ * small creates (no thread-pool round trips): for tools whose start-up is budgeted.
+ */
+export const openStoreSync = (root?: string): E.Either<Failure, Store> => {
+  const p = paths(root ?? defaultRoot());
+  if (layoutComplete(p)) return E.right(p);
+  const made = initLayoutSync(p);
+  return E.isLeft(made) ? made : E.right(p);
 };
