@@ -14,14 +14,29 @@ const stderr = (): NodeJS.WriteStream => {
   return process.stderr;
 };
 
-/** Exits once stdout and stderr (where used) have drained (pipes are asynchronous in Node). */
+// process.stdout, made when first needed: while the registry answers the first manifest request
+// (an idle moment), else before the first line is printed
+let stdoutReady = false;
+const stdout = (): NodeJS.WriteStream => {
+  if (!stdoutReady) {
+    stdoutReady = true;
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+    });
+  }
+  return process.stdout;
+};
+
+/** Exits once stdout and stderr, where made, have drained (pipes are asynchronous in Node). */
 const exit = (code: number): void => {
-  let pending = stderrUsed ? 2 : 1;
-  const done = () => {
-    if (--pending === 0) process.exit(code);
-  };
-  process.stdout.write('', done);
-  if (stderrUsed) process.stderr.write('', done);
+  const streams = [...(stdoutReady ? [process.stdout] : []), ...(stderrUsed ? [process.stderr] : [])];
+  let pending = streams.length;
+  if (pending === 0) process.exit(code);
+  for (const s of streams) {
+    s.write('', () => {
+      if (--pending === 0) process.exit(code);
+    });
+  }
 };
 
 const fail = (f: { message: string; exitCode: number }): void => {
@@ -36,17 +51,19 @@ const fastPull = async (args: PlainPull): Promise<void> => {
   const store = openStoreSync(args.root);
   if (store._tag === 'Left') return fail(store.left);
   const report = mode.right === 'quiet' ? () => undefined : progressReporter(mode.right, 'tsd-pull', stderr(), !!stderr().isTTY);
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(0);
-  });
   for (const [i, ref] of args.refs.entries()) {
     const pulling = pull(store.right, ref, { env: process.env, report })();
     // the manifest's request is on its way: while the registry answers, load what checking the
-    // answer needs (the first pull only: later ones find it loaded)
-    if (i === 0) setImmediate(warmForAnswer, store.right);
+    // answer needs, and make stdout (the first pull only: later ones find them made)
+    if (i === 0) {
+      setImmediate(() => {
+        warmForAnswer(store.right);
+        stdout();
+      });
+    }
     const r = await pulling;
     if (r._tag === 'Left') return fail(r.left);
-    process.stdout.write(`${JSON.stringify(r.right)}\n`);
+    stdout().write(`${JSON.stringify(r.right)}\n`);
   }
   exit(0);
 };
