@@ -1,10 +1,11 @@
 // Http: one request over Node's http/https with keep-alive, following redirects the way a
 // registry client must: the registry's Authorization header never travels to another origin
 // (blob storage such as S3 signs its own URLs), and https is never downgraded to http.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ExitCode, failure, type Failure } from '../failure.js';
+import { plainHeaders, smallGet } from './small-get.js';
 
 export interface HttpRequest {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -12,6 +13,11 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** a body is made fresh for every attempt, so a retried request can send it again */
   readonly body?: () => Buffer | Readable;
+  /**
+   * the caller reads the body whole (readBody) and it is small (a manifest): over plain http the
+   * GET may go through small-get.ts instead of node:http
+   */
+  readonly small?: boolean;
 }
 
 export interface HttpResponse {
@@ -23,9 +29,17 @@ export interface HttpResponse {
   readonly body: IncomingMessage;
 }
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+// node:http is loaded on first use: a warm re-pull's one request goes through small-get.ts
+let plain: { request: typeof httpRequest; agent: HttpAgent } | undefined;
+const httpLib = () => {
+  if (plain === undefined) {
+    const http = process.getBuiltinModule('node:http');
+    plain = { request: http.request, agent: new http.Agent({ keepAlive: true, maxSockets: 32 }) };
+  }
+  return plain;
+};
 // TLS is loaded only when a registry speaks https (loading it costs start-up time on loopback pulls)
-let tls: Promise<{ request: typeof http.request; agent: HttpsAgent }> | undefined;
+let tls: Promise<{ request: typeof httpRequest; agent: HttpsAgent }> | undefined;
 const httpsLib = () =>
   (tls ??= Promise.all([import('node:https'), import('./tls.js')]).then(([https, { extraCaOptions }]) => ({
     request: https.request,
@@ -99,7 +113,14 @@ export const readBody = (r: HttpResponse, max: number, what: string): Promise<Bu
 const sameOrigin = (a: URL, b: URL): boolean => a.protocol === b.protocol && a.host === b.host;
 
 const once = async (req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> => {
-  const { request, agent } = url.protocol === 'https:' ? await httpsLib() : { request: http.request, agent: httpAgent };
+  const idle = httpTimeoutMs();
+  const idleError = () => Object.assign(new Error(`no data for ${seconds(idle)} (TSD_HTTP_TIMEOUT)`), { code: 'ETIMEDOUT' });
+  if (url.protocol === 'http:' && req.small === true && req.method === 'GET' && req.body === undefined && plainHeaders(headers)) {
+    return smallGet(url, headers, idle, idleError).catch((e: unknown) => {
+      throw networkFailure(`${req.method} ${url.host}${url.pathname}`, e);
+    });
+  }
+  const { request, agent } = url.protocol === 'https:' ? await httpsLib() : httpLib();
   return new Promise((resolve, reject) => {
     const body = req.body?.();
     let response: IncomingMessage | undefined;
@@ -108,10 +129,9 @@ const once = async (req: HttpRequest, url: URL, headers: Record<string, string>)
       resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
     });
     // the socket's idle timer runs while this request holds it, its response body included
-    const idle = httpTimeoutMs();
     if (idle > 0) {
       out.setTimeout(idle, () => {
-        const e = Object.assign(new Error(`no data for ${seconds(idle)} (TSD_HTTP_TIMEOUT)`), { code: 'ETIMEDOUT' });
+        const e = idleError();
         if (response && !response.complete) response.destroy(e);
         out.destroy(e);
       });
