@@ -11,7 +11,7 @@
 // closes before that, and is destroyed with the idle timeout's error. The request says
 // `Connection: close`: the socket serves this one exchange.
 import { connect, type Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { HttpResponse } from './http.js';
 
 /** The longest response head accepted (node:http's default limit is 16 KiB). */
@@ -121,7 +121,7 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
     socket.write(lines.join('\r\n'));
 
     let head: Buffer = Buffer.alloc(0);
-    let body: PassThrough | undefined;
+    let body: Readable | undefined;
     let framing: { kind: 'length'; left: number } | { kind: 'chunked'; decoder: ChunkedDecoder } | { kind: 'close' } | undefined;
     let finished = false;
 
@@ -139,16 +139,16 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
     };
     const end = (): void => {
       finished = true;
-      body?.end();
+      body?.push(null);
       socket.destroy();
     };
     const feed = (chunk: Buffer): void => {
       if (body === undefined || framing === undefined || finished) return;
-      if (framing.kind === 'close') body.write(chunk);
+      if (framing.kind === 'close') body.push(chunk);
       else if (framing.kind === 'length') {
         const take = chunk.subarray(0, framing.left);
         framing.left -= take.length;
-        if (take.length > 0) body.write(take);
+        if (take.length > 0) body.push(take);
         if (framing.left === 0) end();
       } else {
         let got: { data: Buffer[]; done: boolean };
@@ -157,7 +157,7 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
         } catch (e) {
           return fail(e as Error);
         }
-        for (const d of got.data) body.write(d);
+        for (const d of got.data) body.push(d);
         if (got.done) end();
       }
     };
@@ -195,7 +195,9 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
               : cl !== undefined
                 ? { kind: 'length', left: Number(cl) }
                 : { kind: 'close' };
-        body = new PassThrough();
+        // a plain Readable the bytes are pushed into (lighter on a first run than a PassThrough);
+        // the socket is never paused: the body is small, and its reader stops it (destroy) past its limit
+        body = new Readable({ read() {} });
         const response = body;
         // its reader hears of a failure through 'aborted' (and its own 'error' listener, if any);
         // a body nobody reads any more (discarded) must not crash the process with it
