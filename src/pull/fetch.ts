@@ -14,7 +14,7 @@
 // A layer may be fetched while its image's config is still being checked (a `gate`): it is
 // downloaded and verified, but renamed only once the config is good, and thrown away if not.
 import type { Hash } from 'node:crypto';
-import { constants as fsc, createReadStream, promises as fs } from 'node:fs';
+import { constants as fsc, createReadStream, mkdirSync, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -28,7 +28,7 @@ import { networkFailure } from '../registry/http.js';
 import type { Report } from '../registry/progress.js';
 import { retryDelay, sleep } from '../registry/retry.js';
 import type { Session } from '../registry/session.js';
-import { hasBlob } from '../store/blob.js';
+import { hasBlob, hasBlobSync } from '../store/blob.js';
 import type { StorePaths } from '../store/layout.js';
 import { leaseBlob } from '../store/lease.js';
 import { acquireLock, releaseLock } from '../store/lock.js';
@@ -283,11 +283,13 @@ export const fetchBlob = async (p: StorePaths, s: Session, repository: string, d
     closed = { why };
   });
   leaseBlob(p, d.digest);
-  if (await hasBlob(p, d.digest)) {
+  // a first look in one stat; a blob that is not plainly there (missing, or held aside by a
+  // running gc) is looked for again under its lock, where hasBlob waits for the gc
+  if (hasBlobSync(p, d.digest)) {
     report({ event: 'skip', digest: d.digest, total: d.size, reason: 'present' });
     return 'present';
   }
-  await fs.mkdir(p.ingest, { recursive: true });
+  mkdirSync(p.ingest, { recursive: true });
   const lock = await acquireLock(p.lock(`blob-${hexOf(d.digest)}`), BLOB_LOCK_WAIT_MS);
   try {
     if (await hasBlob(p, d.digest)) {
