@@ -14,8 +14,7 @@ const stderr = (): NodeJS.WriteStream => {
   return process.stderr;
 };
 
-// process.stdout, made when first needed: while the registry answers the first manifest request
-// (an idle moment), else before the first line is printed
+// process.stdout, made when first needed (a pull that fails never makes it)
 let stdoutReady = false;
 const stdout = (): NodeJS.WriteStream => {
   if (!stdoutReady) {
@@ -45,23 +44,14 @@ const fail = (f: { message: string; exitCode: number }): void => {
 };
 
 const fastPull = async (args: PlainPull): Promise<void> => {
-  const { openStoreSync, pull, progressReporter, decodeProgress, warmForAnswer } = await import('./fast-pull.js');
+  const { openStoreSync, pull, progressReporter, decodeProgress } = await import('./fast-pull.js');
   const mode = decodeProgress(args.progress, args.quiet);
   if (mode._tag === 'Left') return fail(mode.left);
   const store = openStoreSync(args.root);
   if (store._tag === 'Left') return fail(store.left);
   const report = mode.right === 'quiet' ? () => undefined : progressReporter(mode.right, 'tsd-pull', stderr(), !!stderr().isTTY);
-  for (const [i, ref] of args.refs.entries()) {
-    const pulling = pull(store.right, ref, { env: process.env, report })();
-    // the manifest's request is on its way: while the registry answers, load what checking the
-    // answer needs, and make stdout (the first pull only: later ones find them made)
-    if (i === 0) {
-      setImmediate(() => {
-        warmForAnswer(store.right);
-        stdout();
-      });
-    }
-    const r = await pulling;
+  for (const ref of args.refs) {
+    const r = await pull(store.right, ref, { env: process.env, report })();
     if (r._tag === 'Left') return fail(r.left);
     stdout().write(`${JSON.stringify(r.right)}\n`);
   }
