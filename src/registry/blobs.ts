@@ -20,7 +20,7 @@ export const headBlob = async (s: Session, repository: string, digest: Digest): 
 /** GET of the blob from `offset`; answers 200 (whole blob) or 206 (the rest from offset). */
 export const getBlob = (s: Session, repository: string, digest: Digest, offset: number): Promise<HttpResponse> =>
   s.expect(
-    { method: 'GET', path: `/v2/${repository}/blobs/${digest}`, headers: offset > 0 ? { range: `bytes=${offset}-` } : {} },
+    { method: 'GET', path: `/v2/${repository}/blobs/${digest}`, headers: offset > 0 ? { range: `bytes=${offset}-` } : {}, bare: true },
     [200, 206],
     blobWhat(s, repository, digest),
   );

@@ -5,7 +5,7 @@ import type { IncomingHttpHeaders, IncomingMessage, Agent as HttpAgent, request 
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ExitCode, failure, type Failure } from '../failure.js';
-import { plainHeaders, smallGet } from './small-get.js';
+import { plainGet, plainHeaders } from './plain-get.js';
 
 export interface HttpRequest {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -13,11 +13,8 @@ export interface HttpRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** a body is made fresh for every attempt, so a retried request can send it again */
   readonly body?: () => Buffer | Readable;
-  /**
-   * the caller reads the body whole (readBody) and it is small (a manifest): over plain http the
-   * GET may go through small-get.ts instead of node:http
-   */
-  readonly small?: boolean;
+  /** a GET that may go over a bare socket (plain-get.ts) instead of node:http, when plain http */
+  readonly bare?: boolean;
 }
 
 export interface HttpResponse {
@@ -29,7 +26,7 @@ export interface HttpResponse {
   readonly body: IncomingMessage;
 }
 
-// node:http is loaded on first use: a warm re-pull's one request goes through small-get.ts
+// node:http is loaded on first use: a pull's GETs over plain http go through plain-get.ts
 let plain: { request: typeof httpRequest; agent: HttpAgent } | undefined;
 const httpLib = () => {
   if (plain === undefined) {
@@ -115,8 +112,8 @@ const sameOrigin = (a: URL, b: URL): boolean => a.protocol === b.protocol && a.h
 const once = async (req: HttpRequest, url: URL, headers: Record<string, string>): Promise<HttpResponse> => {
   const idle = httpTimeoutMs();
   const idleError = () => Object.assign(new Error(`no data for ${seconds(idle)} (TSD_HTTP_TIMEOUT)`), { code: 'ETIMEDOUT' });
-  if (url.protocol === 'http:' && req.small === true && req.method === 'GET' && req.body === undefined && plainHeaders(headers)) {
-    return smallGet(url, headers, idle, idleError).catch((e: unknown) => {
+  if (url.protocol === 'http:' && req.bare === true && req.method === 'GET' && req.body === undefined && plainHeaders(headers)) {
+    return plainGet(url, headers, idle, idleError).catch((e: unknown) => {
       throw networkFailure(`${req.method} ${url.host}${url.pathname}`, e);
     });
   }

@@ -27,7 +27,7 @@ export const manifestWhat = (registry: string, repository: string, reference: st
 /** The body of a manifest GET; a body cut short is fetched again, as request() does for a reset. */
 const getBody = async (s: Session, repository: string, reference: string, what: string) => {
   for (let n = 1; ; n++) {
-    const res = await s.expect({ method: 'GET', path: manifestPath(repository, reference), headers: { accept: MANIFEST_ACCEPT }, small: true }, [200], what);
+    const res = await s.expect({ method: 'GET', path: manifestPath(repository, reference), headers: { accept: MANIFEST_ACCEPT }, bare: true }, [200], what);
     try {
       return { res, bytes: await readBody(res, MAX_MANIFEST_SIZE, what) };
     } catch (e) {

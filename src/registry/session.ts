@@ -176,7 +176,7 @@ export class Session {
       url: this.url(req.path),
       headers: { ...req.headers, ...(auth ? { authorization: auth } : {}) },
       ...(req.body ? { body: req.body } : {}),
-      ...(req.small ? { small: true } : {}),
+      ...(req.bare ? { bare: true } : {}),
     });
     const res = await send(build(used));
     if (res.status !== 401) return res;

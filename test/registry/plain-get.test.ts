@@ -1,12 +1,15 @@
-// small-get.ts: the response head parser and chunked decoder (tables), and the exchange against
+// plain-get.ts: the response head parser and chunked decoder (tables), and the exchange against
 // a raw TCP server that answers with exact bytes: lengths, chunks split anywhere, a body that
 // ends with the connection, one cut short, a server that never answers, a head too big.
+import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isFailure } from '../../src/failure.js';
 import { readBody, send } from '../../src/registry/http.js';
-import { ChunkedDecoder, parseHead, plainHeaders, smallGet } from '../../src/registry/small-get.js';
+import { ChunkedDecoder, parseHead, plainHeaders, plainGet } from '../../src/registry/plain-get.js';
 
 test('response heads', () => {
   assert.equal(parseHead('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDocker-Content-Digest: sha256:x'), { status: 200, headers: { 'content-length': '5', 'docker-content-digest': 'sha256:x' } });
@@ -81,18 +84,18 @@ test('an exchange: the request it sends, bodies by length, by chunks and by clos
     return { pieces: ['HTTP/1.1 204 No Content\r\n\r\n'], close: false };
   });
   try {
-    const len = await smallGet(s.url('/len?q=1'), { accept: 'application/x', authorization: 'Bearer t' }, 5000, timeoutError);
+    const len = await plainGet(s.url('/len?q=1'), { accept: 'application/x', authorization: 'Bearer t' }, 5000, timeoutError);
     assert.is(len.status, 200);
     assert.is(len.headers['content-type'], 'application/x');
     assert.is((await readBody(len, 100, 'len')).toString(), 'hello world');
     assert.match(s.seen[0] ?? '', /^GET \/len\?q=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:\d+\r\naccept: application\/x\r\nauthorization: Bearer t\r\nConnection: close\r\n\r\n$/);
-    const chunked = await smallGet(s.url('/chunked'), {}, 5000, timeoutError);
+    const chunked = await plainGet(s.url('/chunked'), {}, 5000, timeoutError);
     assert.is(chunked.status, 200);
     assert.is((await readBody(chunked, 100, 'chunked')).toString(), 'abcde');
-    const closed = await smallGet(s.url('/close'), {}, 5000, timeoutError);
+    const closed = await plainGet(s.url('/close'), {}, 5000, timeoutError);
     assert.is(closed.status, 404);
     assert.is((await readBody(closed, 100, 'close')).toString(), '{"errors":[]}');
-    const empty = await smallGet(s.url('/empty'), {}, 5000, timeoutError);
+    const empty = await plainGet(s.url('/empty'), {}, 5000, timeoutError);
     assert.is(empty.status, 204);
     assert.is((await readBody(empty, 100, 'empty')).length, 0);
   } finally {
@@ -109,18 +112,18 @@ test('faults: a body cut short, a body over the limit, silence, a head too big, 
     return { pieces: [], close: false }; // /silent: never answers
   });
   try {
-    const cut = await smallGet(s.url('/cut'), {}, 5000, timeoutError);
+    const cut = await plainGet(s.url('/cut'), {}, 5000, timeoutError);
     const e1 = await readBody(cut, 1000, 'manifest x').catch((e: unknown) => e);
     assert.ok(isFailure(e1) && e1._tag === 'Truncated' && e1.retryable, String((e1 as Error).message));
-    const huge = await smallGet(s.url('/huge'), {}, 5000, timeoutError);
+    const huge = await plainGet(s.url('/huge'), {}, 5000, timeoutError);
     const e2 = await readBody(huge, 4096, 'manifest x').catch((e: unknown) => e);
     assert.ok(isFailure(e2) && e2._tag === 'TooLarge', String((e2 as Error).message));
-    const stall = await smallGet(s.url('/stall'), {}, 300, timeoutError);
+    const stall = await plainGet(s.url('/stall'), {}, 300, timeoutError);
     const e3 = await readBody(stall, 1000, 'manifest x').catch((e: unknown) => e);
     assert.ok(isFailure(e3) && e3.retryable && /no data for 0\.3 s/.test(e3.message), String((e3 as Error).message));
-    const silent = await smallGet(s.url('/silent'), {}, 300, timeoutError).catch((e: unknown) => e);
+    const silent = await plainGet(s.url('/silent'), {}, 300, timeoutError).catch((e: unknown) => e);
     assert.match(String((silent as Error).message), /no data for 0\.3 s/);
-    const big = await smallGet(s.url('/bighead'), {}, 5000, timeoutError).catch((e: unknown) => e);
+    const big = await plainGet(s.url('/bighead'), {}, 5000, timeoutError).catch((e: unknown) => e);
     assert.match(String((big as Error).message), /response head over/);
     // through send(): a connection refused is a retryable network failure naming the request
     const port = await new Promise<number>((r) => {
@@ -129,9 +132,36 @@ test('faults: a body cut short, a body over the limit, silence, a head too big, 
         t.close(() => r(p));
       });
     });
-    const refused = await send({ method: 'GET', url: new URL(`http://127.0.0.1:${port}/v2/x/manifests/y`), small: true }).catch((e: unknown) => e);
+    const refused = await send({ method: 'GET', url: new URL(`http://127.0.0.1:${port}/v2/x/manifests/y`), bare: true }).catch((e: unknown) => e);
     assert.ok(isFailure(refused) && refused.retryable, String(refused));
     assert.match(String((refused as { message?: string }).message), new RegExp(`^GET 127\\.0\\.0\\.1:${port}/v2/x/manifests/y: .*ECONNREFUSED`));
+  } finally {
+    await s.close();
+  }
+});
+
+test('a big body read slowly arrives whole (the socket waits for the reader)', async () => {
+  const blob = randomBytes(4 * 1024 * 1024);
+  const s = await rawServer(() => ({ pieces: [`HTTP/1.1 200 OK\r\nContent-Length: ${blob.length}\r\n\r\n`, blob], close: false }));
+  try {
+    const res = await plainGet(s.url('/v2/x/blobs/sha256:y'), {}, 5000, timeoutError);
+    const hash = createHash('sha256');
+    let most = 0;
+    let writes = 0;
+    await pipeline(
+      res.body,
+      new Writable({
+        highWaterMark: 1 << 20,
+        write(chunk: Buffer, _e, done) {
+          hash.update(chunk);
+          most = Math.max(most, res.body.readableLength);
+          if (++writes % 16 === 0) setTimeout(done, 2);
+          else done();
+        },
+      }),
+    );
+    assert.is(hash.digest('hex'), createHash('sha256').update(blob).digest('hex'));
+    assert.ok(most <= 256 * 1024, `the body never buffered more than a few socket reads (${most} bytes)`);
   } finally {
     await s.close();
   }

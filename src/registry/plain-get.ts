@@ -1,15 +1,16 @@
-// SmallGet: a GET of a small document (a manifest) from a plain-HTTP registry, over one net
-// socket with a minimal HTTP/1.1 exchange instead of node:http. A warm re-pull makes exactly one
-// request, and node:http (loading it, then the first run of its client, agent and parser) cost
-// that request ~4 ms more than the same exchange over net (bench/pull: half of what a warm
-// re-pull spends beyond Node's own start). http.ts uses it only where it can: plain http, a GET
-// without a body whose caller reads the body whole (readBody), headers of plain characters.
+// PlainGet: a GET from a plain-HTTP registry (a manifest, a blob) over one net socket with a
+// minimal HTTP/1.1 exchange instead of node:http. A warm re-pull makes exactly one request, and
+// node:http (loading it, then the first run of its client, agent and parser) cost that request
+// ~4 ms more than the same exchange over net; a cold 1 MB pull ~6 ms (bench/pull). http.ts uses
+// it where it can: plain http, a GET without a body, headers of plain characters (https, the
+// other methods and anything odd stay on node:http).
 //
 // The answer is an HttpResponse like node:http's: status, headers (names in lower case, repeats
 // joined as node:http joins them), and the body as a stream that ends where the message ends
-// (Content-Length, chunked, or the connection's close), emits 'aborted' when the connection
-// closes before that, and is destroyed with the idle timeout's error. The request says
-// `Connection: close`: the socket serves this one exchange.
+// (Content-Length, chunked, or the connection's close), is read with back-pressure (the socket
+// pauses while the reader is behind), emits 'aborted' when the connection closes before the end,
+// and is destroyed with the idle timeout's error. The request says `Connection: close`: the socket
+// serves this one exchange (no keep-alive: on loopback or a LAN a connection costs little).
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { HttpResponse } from './http.js';
@@ -21,7 +22,7 @@ const MAX_HEAD = 64 * 1024;
 const PLAIN = /^[\t\x20-\x7e\x80-\xff]*$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Whether smallGet can send these headers as they are; otherwise node:http sends (and judges) them. */
+/** Whether plainGet can send these headers as they are; otherwise node:http sends (and judges) them. */
 export const plainHeaders = (headers: Readonly<Record<string, string>>): boolean =>
   Object.entries(headers).every(([k, v]) => TOKEN.test(k) && PLAIN.test(v) && k.toLowerCase() !== 'host' && k.toLowerCase() !== 'connection');
 
@@ -111,7 +112,7 @@ export class ChunkedDecoder {
  * `idleMs` before the head is complete; errors after that go to the body. `idleError` makes the
  * idle timeout's error.
  */
-export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, idleMs: number, idleError: () => Error): Promise<HttpResponse> =>
+export const plainGet = (url: URL, headers: Readonly<Record<string, string>>, idleMs: number, idleError: () => Error): Promise<HttpResponse> =>
   new Promise((resolve, reject) => {
     const port = Number(url.port || 80);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
@@ -142,13 +143,17 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
       body?.push(null);
       socket.destroy();
     };
+    // hands bytes to the body; the socket pauses while the body's reader is behind (read() resumes it)
+    const give = (b: Buffer): void => {
+      if (body !== undefined && !body.push(b)) socket.pause();
+    };
     const feed = (chunk: Buffer): void => {
       if (body === undefined || framing === undefined || finished) return;
-      if (framing.kind === 'close') body.push(chunk);
+      if (framing.kind === 'close') give(chunk);
       else if (framing.kind === 'length') {
         const take = chunk.subarray(0, framing.left);
         framing.left -= take.length;
-        if (take.length > 0) body.push(take);
+        if (take.length > 0) give(take);
         if (framing.left === 0) end();
       } else {
         let got: { data: Buffer[]; done: boolean };
@@ -157,7 +162,7 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
         } catch (e) {
           return fail(e as Error);
         }
-        for (const d of got.data) body.push(d);
+        for (const d of got.data) give(d);
         if (got.done) end();
       }
     };
@@ -195,9 +200,8 @@ export const smallGet = (url: URL, headers: Readonly<Record<string, string>>, id
               : cl !== undefined
                 ? { kind: 'length', left: Number(cl) }
                 : { kind: 'close' };
-        // a plain Readable the bytes are pushed into (lighter on a first run than a PassThrough);
-        // the socket is never paused: the body is small, and its reader stops it (destroy) past its limit
-        body = new Readable({ read() {} });
+        // a plain Readable the bytes are pushed into (lighter on a first run than a PassThrough)
+        body = new Readable({ highWaterMark: 64 * 1024, read: () => void socket.resume() });
         const response = body;
         // its reader hears of a failure through 'aborted' (and its own 'error' listener, if any);
         // a body nobody reads any more (discarded) must not crash the process with it
