@@ -78,6 +78,21 @@ test('kill -9 in the middle of a RUN, then the same build again succeeds and the
   assert.is(check.code, 0, check.out);
 });
 
+test('--context: a tsd-ctx that exits before the build reads its output loses nothing (24 small builds, one core kept busy)', async () => {
+  // Node throws away a child's stdout that nobody reads when the child exits; a small context's
+  // tsd-ctx could finish while tsd-build was still loading (one run in 10-30 under load, before)
+  const dir = context('FROM scratch\nCOPY a.txt /a.txt\n', [{ name: 'a.txt', content: 'a\n' }]);
+  const busy = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 24; i++) {
+      const r = await run(['-q', '--no-cache', '--context', dir]);
+      assert.is(r.code, 0, `run ${i}: ${r.stderr}`);
+    }
+  } finally {
+    busy.kill('SIGKILL');
+  }
+});
+
 test('eight builds at once into one store, sharing a base and cached steps', async () => {
   const shared = `FROM ${BUSYBOX}\nRUN echo shared > /shared\n`;
   const dirsN = Array.from({ length: 8 }, (_, n) => context(`${shared}COPY n.txt /n.txt\nRUN cat /n.txt /shared > /both && sleep 0.2\nCMD ["cat", "/both"]\n`, [{ name: 'n.txt', content: `build ${n}\n` }]));
