@@ -14,6 +14,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { isFailure } from '../failure.js';
 import { discard, send, type HttpResponse } from '../registry/http.js';
 import type { StepEnv } from './builder.js';
+import { keptOutput } from './child-output.js';
 import { readContextTar, type BuildContext, type ContextEntry } from './context.js';
 import { matchSources, planCopy, type CopyPlan, type CopyRequest } from './copy.js';
 import type { Tree } from './tree.js';
@@ -38,7 +39,7 @@ const decompress = (source: Readable, c: Compression): Readable => {
   source.on('error', (e) => child.stdout.destroy(e));
   source.pipe(child.stdin);
   child.stdin.on('error', () => undefined);
-  return child.stdout;
+  return keptOutput(child.stdout);
 };
 
 const readHead = async (s: Readable, n: number): Promise<Buffer> => {

@@ -6,7 +6,7 @@
 import { createReadStream, createWriteStream, existsSync, fstatSync, promises as fs, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 import { write, type CommandResult, type Io } from '../cli/io.js';
@@ -20,6 +20,7 @@ import { writeImage } from '../store/image-writer.js';
 import { openStore } from '../store/store.js';
 import type { BuildArgs } from './args.js';
 import { build } from './builder.js';
+import { keptOutput } from './child-output.js';
 import { parseDockerfile } from './dockerfile/parse.js';
 import { imageKey, lookupImage, recordImage } from './cache.js';
 import { readContextTar, readSmall, type BuildContext, type ContextFile } from './context.js';
@@ -47,12 +48,8 @@ const contextFromDir = async (dir: string, dockerfile: string | undefined): Prom
   let err = '';
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   const done = new Promise<string>((res) => child.on('close', (code) => res(code === 0 ? '' : err.trim() || `tsd-ctx exited ${code}`)));
-  // read from now on: Node resumes, and so throws away, a child's stdout that nobody reads when
-  // the child exits, and a small context's tsd-ctx can finish before this build reads its stream
-  const stream = new PassThrough({ highWaterMark: 1 << 20 });
-  child.stdout.on('error', (e) => stream.destroy(e));
-  child.stdout.pipe(stream);
-  return { stream, done };
+  // a small context's tsd-ctx can finish before this build reads its stream
+  return { stream: keptOutput(child.stdout), done };
 };
 
 const usage = (message: string): Failure => failure('Usage', message, ExitCode.user);
