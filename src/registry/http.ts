@@ -1,6 +1,7 @@
-// Http: one request over Node's http/https with keep-alive, following redirects the way a
-// registry client must: the registry's Authorization header never travels to another origin
-// (blob storage such as S3 signs its own URLs), and https is never downgraded to http.
+// Http: one request over Node's http/https with keep-alive (a GET marked `bare` over plain http:
+// plain-get.ts's one-exchange socket), following redirects the way a registry client must: the
+// registry's Authorization header never travels to another origin (blob storage such as S3
+// signs its own URLs), and https is never downgraded to http.
 import type { IncomingHttpHeaders, IncomingMessage, Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
