@@ -98,6 +98,8 @@ export const files = (p: StorePaths, id: string) => {
     resolvConf: at('resolv.conf'),
     supervisor: at('supervisor.pid'),
     stopRequested: at('stop-requested'),
+    /** its anonymous volumes (each VOLUME-ID/_data): removed with it, or kept by `rm` without -v */
+    volumes: at('volumes'),
   };
 };
 

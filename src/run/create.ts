@@ -225,8 +225,9 @@ export const createContainer = (p: StorePaths, img: ResolvedImage, imageName: st
     const mounts = [];
     for (const req of [...o.mounts, ...imageVolumes(image.Volumes, o.mounts)]) {
       if (req.kind === 'volume') {
-        // an anonymous volume of a --rm container lives in its dir and goes with it (docker run --rm)
-        const dir = req.name === undefined && o.rm ? join(f.dir, 'volumes', newId(), '_data') : join(p.volumes, req.name ?? newId(), '_data');
+        // an anonymous volume lives in the container's dir: --rm and `rm -v` remove it with the
+        // container, `rm` alone moves it to the store's volumes (lifecycle.ts), as Docker keeps it
+        const dir = req.name === undefined ? join(f.volumes, newId(), '_data') : join(p.volumes, req.name, '_data');
         await fs.mkdir(dir, { recursive: true });
         const ready = await prepareVolume(p, f.rootfs, req, dir, !req.noCopy && !o.print);
         if (E.isLeft(ready)) {

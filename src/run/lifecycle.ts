@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
-import { ExitCode, failure, type Failure } from '../failure.js';
+import { ExitCode, failure, fromError, type Failure } from '../failure.js';
 import type { StorePaths } from '../store/layout.js';
 import { unmountRootfs } from './rootfs.js';
 import { files, readState, writeState, type ContainerRecord, type ContainerState } from './container.js';
@@ -116,7 +116,12 @@ export const stopContainer = async (p: StorePaths, r: ContainerRecord, timeoutSe
 };
 
 /** docker rm [-f]: a running container needs -f (then SIGKILL). */
-export const removeContainer = async (p: StorePaths, r: ContainerRecord, force: boolean): Promise<E.Either<Failure, void>> => {
+/**
+ * Removes a container: stopped first when `force`, else refused while it runs. Its anonymous
+ * volumes go with it, unless `keepVolumes` (`rm` without -v): then they move to the store's
+ * volumes, as Docker keeps them (same file system: one rename each).
+ */
+export const removeContainer = async (p: StorePaths, r: ContainerRecord, force: boolean, keepVolumes = false): Promise<E.Either<Failure, void>> => {
   const s = await observe(p, r);
   if (s.status === 'running' || s.status === 'restarting') {
     if (!force) return E.left(failure('ContainerRunning', `container ${r.name}: cannot remove a running container; stop it first or use rm -f`, ExitCode.user));
@@ -127,7 +132,17 @@ export const removeContainer = async (p: StorePaths, r: ContainerRecord, force: 
   // the supervisor may still be finishing (deleting, unmounting): let it, briefly
   for (let i = 0; i < 50 && (await supervisorPids(p, r.id)).length > 0; i++) await sleep(20);
   await cleanup(p, r);
-  await fs.rm(files(p, r.id).dir, { recursive: true, force: true });
+  const f = files(p, r.id);
+  if (keepVolumes) {
+    const anonymous = await fs.readdir(f.volumes).catch(() => [] as string[]);
+    try {
+      if (anonymous.length > 0) await fs.mkdir(p.volumes, { recursive: true });
+      for (const id of anonymous) await fs.rename(`${f.volumes}/${id}`, `${p.volumes}/${id}`);
+    } catch (e) {
+      return E.left(fromError(`container ${r.name}: keep its anonymous volumes in ${p.volumes}`)(e));
+    }
+  }
+  await fs.rm(f.dir, { recursive: true, force: true });
   return E.right(undefined);
 };
 

@@ -110,7 +110,7 @@ const kill: Verb = (argv, io) =>
 
 const rm: Verb = (argv, io) =>
   withContainers(argv, [{ long: 'force', short: 'f' }, { long: 'volumes', short: 'v' }], 1, async (p, a, names) =>
-    forEach(p, names, io, async (r) => E.map(() => r.name)(await removeContainer(p, r, isSet(a, 'force')))),
+    forEach(p, names, io, async (r) => E.map(() => r.name)(await removeContainer(p, r, isSet(a, 'force'), !isSet(a, 'volumes')))),
   );
 
 const wait: Verb = (argv, io) =>
