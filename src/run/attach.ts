@@ -73,6 +73,8 @@ export interface AttachOptions {
   readonly closeStdin: boolean;
   /** which outputs to print (a run's `-a`); both when absent. The others stay in the logs only */
   readonly outputs?: { readonly stdout: boolean; readonly stderr: boolean };
+  /** called when the user detached (keys, or a signal to us with a pty), before attach returns 0 */
+  readonly onDetach?: () => Promise<void>;
 }
 
 /** Where an output nobody attached to goes: nowhere (the container's log has it). */
@@ -160,7 +162,10 @@ export const attachTo = async (p: StorePaths, r: ContainerRecord, o: AttachOptio
       sock?.destroy();
     }
   }
-  if (detached) return E.right(0);
+  if (detached) {
+    await o.onDetach?.();
+    return E.right(0);
+  }
   if (last.status === 'exited' || last.status === 'restarting') return E.right(last.exitCode ?? ExitCode.tool);
   // a new run had already replaced the one we watched: its code is gone (state.json keeps the
   // latest run only)

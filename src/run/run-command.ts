@@ -143,9 +143,30 @@ const attach = async (p: StorePaths, record: ContainerRecord, o: RunOptions, io:
   // -a as Docker: only the streams named; stdin only with -i (`-a stdin` alone opens none)
   const stdin = o.attach === undefined ? o.interactive || o.tty : o.interactive;
   const outputs = o.attach === undefined ? {} : { outputs: { stdout: o.attach.stdout, stderr: o.attach.stderr } };
-  const code = await attachTo(p, record, { stdin, detachKeys: o.detachKeys ?? [0x10, 0x11], sigProxy: true, fromStart: true, closeStdin: true, ...outputs }, io);
-  // detached (ctrl-p ctrl-q) it runs on; once it has exited, --rm removes it
-  if (o.rm && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
+  // --rm, detached from (ctrl-p ctrl-q, or a signal with a pty): it runs on and its supervisor
+  // removes it when it exits, told so by a marker in its dir (it was started without --rm so that
+  // we could read the exit code). The marker is written before we look at the state, and the
+  // supervisor records "exited" before it looks for the marker: so if we see it exited, the
+  // supervisor may have missed the marker, and we remove the container ourselves (removeContainer
+  // waits for the supervisor to finish first)
+  const onDetach = o.rm
+    ? async () => {
+        await fs.writeFile(`${files(p, record.id).dir}/autoremove`, '').catch(() => undefined);
+        if ((await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
+      }
+    : undefined;
+  let detachedFrom = false;
+  const code = await attachTo(
+    p,
+    record,
+    { stdin, detachKeys: o.detachKeys ?? [0x10, 0x11], sigProxy: true, fromStart: true, closeStdin: true, ...outputs, onDetach: async () => {
+      detachedFrom = true;
+      await onDetach?.();
+    } },
+    io,
+  );
+  // not detached from: the run is over (its code read); --rm removes it now
+  if (o.rm && !detachedFrom && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
   return code;
 };
 

@@ -21,7 +21,7 @@
  *  - forwards SIGTERM/SIGINT it receives to the container as its stop signal ($TSD_STOP_SIGNAL);
  *  - runs as two processes, a watchdog and a worker, both subreapers: `kill -9` of either one
  *    leaves the other to reap the container and record its exit code.
- * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE
+ * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE (or DIR/autoremove at exit)
  *                       HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_RETRIES HEALTH_START_MS
  *                       NPORTS [[?]IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]
  * fd 3, when open, receives "ok PID\n" or "fail\n" once the first start is known, then closes.
@@ -908,7 +908,12 @@ static int supervise(int adopt, int sfd) {
   char rootfs[4096];
   path(rootfs, sizeof rootfs, "bundle/rootfs");
   umount2(rootfs, MNT_DETACH);
-  if (autoremove) {
+  /* a foreground --rm run (-it, -p, -a) starts us without AUTOREMOVE so it can read the exit code;
+     when its user detached, it left this marker: the removal is ours then. state.json says
+     "exited" before we look, so a detach that came later sees that and removes the container itself */
+  char mark[4096];
+  path(mark, sizeof mark, "autoremove");
+  if (autoremove || access(mark, F_OK) == 0) {
     char *args[] = {"rm", "-rf", (char *)dir, NULL};
     wait_for(spawn_runtime(args, -1, -1));
   }

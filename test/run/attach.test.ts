@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
 import { createServer } from 'node:net';
@@ -197,6 +198,31 @@ test('-it in the foreground: ctrl-p ctrl-q detaches and leaves it running; --det
   c.child.stdin!.write('exit 5\n');
   assert.is(await c.done, 5);
   assert.not.match((await run(['ps', '-a'])).stdout, /fgexit/);
+});
+
+test('--rm -it detached from (ctrl-p ctrl-q): its supervisor removes it when it exits later; not detached, its output and code, then removed', async () => {
+  const a = interactive(['--rm', '-it', '--name', 'rmdetach', 'bb:test', 'sh']);
+  await sleep(300);
+  a.child.stdin!.write('echo up-$((4*4))\n');
+  await until('the echo before detaching', async () => (a.out().includes('up-16') ? true : undefined));
+  const id = (await inspect('rmdetach') as unknown as { Id: string }).Id;
+  // the shell exits a second after the detach, with nobody attached
+  a.child.stdin!.write('sleep 1; exit 7\n\x10\x11');
+  assert.is(await a.done, 0);
+  assert.is((await inspect('rmdetach')).State.Status, 'running', 'detaching leaves it running');
+  await until('its removal after it exits', async () => (!(await run(['ps', '-a'])).stdout.includes('rmdetach') && !existsSync(join(p().containers, id)) ? true : undefined));
+  // the race: detached as it exits (the container ends at once); removed either way
+  const b = interactive(['--rm', '-it', '--name', 'rmrace', 'bb:test', 'sh', '-c', 'read x; exit 2']);
+  await sleep(300);
+  b.child.stdin!.write('go\n\x10\x11');
+  assert.ok([0, 2].includes(await b.done));
+  await until('the racing one removed', async () => (!(await run(['ps', '-a'])).stdout.includes('rmrace') ? true : undefined));
+  // not detached: output and exit code as before, then removed (by the run, not its supervisor)
+  const c = interactive(['--rm', '-it', '--name', 'rmstay', 'bb:test', 'sh', '-c', 'sleep 1; echo stayed; exit 6']);
+  assert.is(await c.done, 6);
+  assert.match(c.out(), /stayed/);
+  assert.not.match((await run(['ps', '-a'])).stdout, /rmstay/);
+  assert.is(readdirSync(p().containers).length, readdirSync(p().containers).filter((d) => existsSync(join(p().containers, d, 'container.json'))).length, 'no half-removed dir left');
 });
 
 test('in a terminal (script(1) makes one): a foreground -it run gets a pty and its exit code; attach puts the terminal in raw mode and ctrl-p ctrl-q detaches', async () => {
