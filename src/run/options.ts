@@ -42,7 +42,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { long: 'log-opt', value: true, description: 'max-size=SIZE, max-file=N: rotate the log (repeatable)' },
   { long: 'network', value: true, description: 'private (default; own namespace with loopback), none, host' },
   { long: 'net', value: true },
-  { long: 'publish', short: 'p', value: true, description: 'publish a port: [IP:]HOST:CONTAINER[/tcp|/udp] (IPv6: [::1]:HOST:CONTAINER)' },
+  { long: 'publish', short: 'p', value: true, description: 'publish a port: [IP:][HOST:]CONTAINER[/tcp|/udp] (no HOST: the kernel picks one; IPv6: [::1]:HOST:CONTAINER)' },
   { long: 'runtime', value: true, description: 'OCI runtime: runc (default) or crun' },
   { long: 'health-cmd', value: true, description: 'command to check health (run with /bin/sh -c)' },
   { long: 'health-interval', value: true, description: 'time between checks, e.g. 30s' },

@@ -1,4 +1,5 @@
-// Ports: `-p [IP:]HOST:CONTAINER[/tcp|/udp]` decoded; IP may be IPv6 in brackets
+// Ports: `-p [IP:][HOST:]CONTAINER[/tcp|/udp]` decoded (no HOST: the kernel picks one, hostPort 0
+// in the record; the supervisor writes the ports it got to the container's `ports` file); IP may be IPv6 in brackets
 // (`-p [::1]:8080:80`). Publishing needs no iptables: the supervisor binds HOST on the host,
 // then enters the container's network namespace (setns) and, for each TCP connection it accepts
 // (or each UDP client address it hears from), opens a socket to the container's loopback inside
@@ -23,7 +24,7 @@ export interface PortMapping {
 const bad = (s: string, why: string): Failure => failure('InvalidPort', `-p ${s}: ${why}`, ExitCode.tool);
 const port = (s: string): number | undefined => (/^\d{1,5}$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : undefined);
 
-/** One `-p` decoded; hostIp '' when none was given. */
+/** One `-p` decoded; hostIp '' when none was given, hostPort 0 when none was. */
 const decodePublish = (s: string): E.Either<Failure, PortMapping> => {
   const slash = s.lastIndexOf('/');
   const spec = slash < 0 ? s : s.slice(0, slash);
@@ -43,9 +44,10 @@ const decodePublish = (s: string): E.Either<Failure, PortMapping> => {
   let containerPort: string | undefined;
   if (fields.length === 3 && hostIp === '') [hostIp = '', hostPort, containerPort] = fields;
   else if (fields.length === 2) [hostPort, containerPort] = fields;
-  else if (fields.length === 1) return E.left(bad(s, 'a host port is required (HOST:CONTAINER)'));
-  else return E.left(bad(s, 'expected [IP:]HOST:CONTAINER[/tcp|/udp] (an IPv6 address goes in brackets)'));
-  const hp = port(hostPort ?? '');
+  else if (fields.length === 1) [hostPort, containerPort] = ['', fields[0]];
+  else return E.left(bad(s, 'expected [IP:][HOST:]CONTAINER[/tcp|/udp] (an IPv6 address goes in brackets)'));
+  // no host port (`-p 80`, `-p IP::80`): the kernel chooses one, as Docker's; 0 until bound
+  const hp = hostPort === '' ? 0 : port(hostPort ?? '');
   const cp = port(containerPort ?? '');
   if (hp === undefined) return E.left(bad(s, `invalid host port ${JSON.stringify(hostPort)}`));
   if (cp === undefined) return E.left(bad(s, `invalid container port ${JSON.stringify(containerPort)}`));
@@ -81,3 +83,28 @@ export const formatMapping = (m: PortMapping): string => `${m.optional ? '?' : '
 
 /** As `docker ps` shows a mapping: 127.0.0.1:8080->80/tcp, [::1]:8080->80/tcp. */
 export const describeMapping = (m: PortMapping): string => `${m.hostIp.includes(':') ? `[${m.hostIp}]` : m.hostIp}:${m.hostPort}->${m.containerPort}/${m.protocol ?? 'tcp'}`;
+
+/** The supervisor's record of the host ports the kernel chose (`ports` in the container's dir: one a line, in binding order). */
+export const PORTS_FILE = 'ports';
+
+/**
+ * The bindings as published: a host port 0 (`-p 80`) replaced by the one the supervisor got, read
+ * from DIR/ports (0 while it is not yet known, or for a [::] twin skipped on a host without IPv6).
+ */
+export const publishedPorts = (dir: string, ports: readonly PortMapping[]): readonly PortMapping[] => {
+  if (!ports.some((m) => m.hostPort === 0)) return ports;
+  let got: number[] = [];
+  try {
+    got = readFileSync(`${dir}/${PORTS_FILE}`, 'latin1').split('\n').map(Number);
+  } catch {
+    return ports;
+  }
+  return ports.flatMap((m, i) => (m.hostPort !== 0 ? [m] : (got[i] ?? 0) > 0 ? [{ ...m, hostPort: got[i] as number }] : m.optional ? [] : [m]));
+};
+
+/** Docker's NetworkSettings.Ports: {"80/tcp": [{HostIp, HostPort}]}. Pure. */
+export const dockerPorts = (ports: readonly PortMapping[]): Record<string, { HostIp: string; HostPort: string }[]> => {
+  const out: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const m of ports) (out[`${m.containerPort}/${m.protocol ?? 'tcp'}`] ??= []).push({ HostIp: m.hostIp, HostPort: String(m.hostPort) });
+  return out;
+};

@@ -15,6 +15,7 @@ import { helpText } from './argv.js';
 import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
+import { describeMapping, publishedPorts } from './ports.js';
 import { unmountRootfs } from './rootfs.js';
 import { runOnce, type Stdio } from './runtime.js';
 
@@ -84,7 +85,10 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
       await removeContainer(p, record, true);
       return started;
     }
-    await write(io.stdout, formatMessage(toMessage(record, { status: 'running', pid: started.right })));
+    // with -p, the host ports as published (`-p 80`: the one the kernel chose), as `docker ps` shows them
+    const msg = toMessage(record, { status: 'running', pid: started.right });
+    const withPorts = record.ports.length > 0 ? { ...msg, ports: publishedPorts(files(p, record.id).dir, record.ports).map(describeMapping) } : msg;
+    await write(io.stdout, formatMessage(withPorts));
     return E.right(0);
   }
   if (attached) return attach(p, record, o, io);

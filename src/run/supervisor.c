@@ -23,7 +23,7 @@
  *    leaves the other to reap the container and record its exit code.
  * Usage: tsd-supervisor DIR RUNTIME RUNTIME_ROOT ID MEMCG POLICY MAX AUTOREMOVE (or DIR/autoremove at exit)
  *                       HEALTH_INTERVAL_MS HEALTH_TIMEOUT_MS HEALTH_RETRIES HEALTH_START_MS
- *                       NPORTS [[?]IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]
+ *                       NPORTS [[?]IP:HOST:CONTAINER[/udp]…] [HEALTH ARGV…]   (HOST 0: the kernel's choice, in DIR/ports)
  * fd 3, when open, receives "ok PID\n" or "fail\n" once the first start is known, then closes.
  *
  * Second job, for a foreground `tsd-run` (bench/run: spawning mount(8) and umount(8) cost ~15 ms):
@@ -68,7 +68,7 @@ static const char *dir, *runtime, *rtroot, *id, *memcg, *policy;
 static int maxrestarts, autoremove, nports, hargc;
 static long h_interval, h_timeout, h_retries, h_start;
 static char **hargv;
-static struct { char ip[64]; int hport, cport, fd, udp, optional; } ports[MAXPORTS];
+static struct { char ip[64]; int hport, cport, fd, udp, optional, any; } ports[MAXPORTS]; /* any: HOST was 0, the kernel chose hport */
 static struct { int a, b; } conns[MAXCONN];
 /* one UDP session per (published port, client address): its own socket inside the container */
 static struct { int fd, port; struct sockaddr_storage peer; socklen_t plen; long long last; } udps[MAXUDP];
@@ -365,23 +365,41 @@ static socklen_t host_addr(const char *ip, int port, struct sockaddr_storage *ss
 /* listeners are bound in the host's namespace; then we enter the container's, where connect() goes.
    Returns 0, or -1 with the first failure in `why` (a port in use: the start fails, as Docker's) */
 static char portfail[256];
+/* a socket for ports[i] bound to HPORT (0: the kernel's choice) and listening; -1 with errno, or
+   with *invalid set for an address that does not parse */
+static int open_port(int i, int hport, int *invalid) {
+  struct sockaddr_storage a;
+  socklen_t alen = host_addr(ports[i].ip, hport, &a);
+  *invalid = alen == 0;
+  if (alen == 0) return -1;
+  int fd = socket(a.ss_family, (ports[i].udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (a.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&a, alen) < 0 || (!ports[i].udp && listen(fd, 128) < 0)) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 static int bind_ports(void) {
   int rc = 0;
   for (int i = 0; i < nports; i++) {
     if (ports[i].fd > 0) continue;
-    struct sockaddr_storage a;
-    socklen_t alen = host_addr(ports[i].ip, ports[i].hport, &a);
-    int fd = alen == 0 ? -1 : socket(a.ss_family, (ports[i].udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd >= 0) {
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (a.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    }
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, alen) < 0 || (!ports[i].udp && listen(fd, 128) < 0)) {
+    int invalid = 0, fd;
+    /* `-p 80` without an IP: its [::] twin asks for the port the kernel gave the 0.0.0.0 one, as
+       Docker's does, and takes a port of its own if that one is taken on [::] */
+    int twin = ports[i].any && ports[i].optional && i > 0 && ports[i - 1].any && ports[i - 1].fd > 0 && ports[i - 1].cport == ports[i].cport && ports[i - 1].udp == ports[i].udp;
+    fd = open_port(i, twin ? ports[i - 1].hport : ports[i].hport, &invalid);
+    if (fd < 0 && twin && errno == EADDRINUSE) fd = open_port(i, 0, &invalid);
+    if (fd < 0) {
       int e = errno;
-      if (ports[i].optional && alen != 0 && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL)) {
+      if (ports[i].optional && !invalid && (e == EAFNOSUPPORT || e == EADDRNOTAVAIL)) {
         /* [::] added for a -p without an IP: a host without IPv6 publishes on 0.0.0.0 only, as Docker */
-        if (fd >= 0) close(fd);
         ports[i].fd = -1;
         continue;
       }
@@ -389,15 +407,47 @@ static int bind_ports(void) {
       int v6 = strchr(ip, ':') != NULL;
       if (rc == 0)
         snprintf(portfail, sizeof portfail, "publish %s%s%s:%d/%s: %s", v6 ? "[" : "", ip, v6 ? "]" : "", ports[i].hport, ports[i].udp ? "udp" : "tcp",
-                 alen == 0 ? "invalid address" : e == EADDRINUSE ? "the port is already in use" : strerror(e));
+                 invalid ? "invalid address" : e == EADDRINUSE ? "the port is already in use" : strerror(e));
       fprintf(stderr, "tsd-supervisor: %s\n", portfail);
-      if (fd >= 0) close(fd);
-      fd = -1;
       rc = -1;
+    } else if (ports[i].any) {
+      struct sockaddr_storage got;
+      socklen_t glen = sizeof got;
+      if (getsockname(fd, (struct sockaddr *)&got, &glen) == 0)
+        ports[i].hport = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port : ((struct sockaddr_in *)&got)->sin_port);
     }
     ports[i].fd = fd;
   }
   return rc;
+}
+
+/* the host ports the kernel chose (-p 80): DIR/ports, one a line in binding order (0: not bound),
+   for ps and inspect, and for the watchdog to bind the same ones again if it takes over */
+static void save_ports(void) {
+  int any = 0;
+  for (int i = 0; i < nports; i++) any |= ports[i].any;
+  if (!any) return;
+  char dst[4096], tmp[4200];
+  path(dst, sizeof dst, "ports");
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", dst, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f) return;
+  for (int i = 0; i < nports; i++) fprintf(f, "%d\n", ports[i].fd > 0 ? ports[i].hport : 0);
+  fclose(f);
+  rename(tmp, dst);
+}
+
+static void load_ports(void) {
+  char p[4096];
+  path(p, sizeof p, "ports");
+  FILE *f = fopen(p, "r");
+  if (!f) return;
+  for (int i = 0; i < nports; i++) {
+    int v = 0;
+    if (fscanf(f, "%d", &v) != 1) break;
+    if (ports[i].any && v > 0) { ports[i].hport = v; ports[i].any = 0; } /* the same port again, not a new one */
+  }
+  fclose(f);
 }
 
 /* the container is done for good: its ports are free at once (not when we exit) */
@@ -796,7 +846,7 @@ static int supervise(int adopt, int sfd) {
       /* it was reaped by the worker before it died, or never started */
       return 0;
     }
-  } else if (bind_ports() < 0) {
+  } else if (bind_ports() < 0 || (save_ports(), 0)) {
     char msg[300];
     snprintf(msg, sizeof msg, "fail %s\n", portfail);
     close_ports();
@@ -814,7 +864,7 @@ static int supervise(int adopt, int sfd) {
   char line[64];
   snprintf(line, sizeof line, "ok %d\n", (int)cpid);
   report(line);
-  if (adopt) bind_ports();
+  if (adopt) { load_ports(); bind_ports(); }
   enter_netns();
   index_logs();
   int ptyopen = masterfd >= 0;
@@ -987,6 +1037,7 @@ int main(int argc, char **argv) {
     *c2 = 0;
     snprintf(ports[i].ip, sizeof ports[i].ip, "%s", s);
     ports[i].hport = atoi(c2 + 1);
+    ports[i].any = ports[i].hport == 0;
     ports[i].cport = atoi(c1 + 1);
   }
   hargc = argc - 14 - nports;

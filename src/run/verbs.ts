@@ -17,7 +17,7 @@ import { parseSince, printLogs } from './logs.js';
 import { parseDuration } from './options.js';
 import { lookupCommand, readInRoot } from './in-root.js';
 import { parseGroup, parsePasswd, resolveUser } from './user.js';
-import { describeMapping } from './ports.js';
+import { describeMapping, dockerPorts, publishedPorts } from './ports.js';
 import { DEFAULT_PATH } from './defaults.js';
 import { RunExit } from './runtime.js';
 import type { RuntimeSpec } from './spec.js';
@@ -69,7 +69,7 @@ const ps: Verb = (argv, io) =>
     else {
       const status = (s: Awaited<ReturnType<typeof observe>>) =>
         s.status === 'running' ? `Up ${age(s.startedAt)}${s.health ? ` (${s.health.status})` : ''}` : s.status === 'exited' ? `Exited (${s.exitCode ?? 'unknown'}) ${age(s.finishedAt)} ago` : s.status === 'restarting' ? `Restarting (${s.exitCode ?? ''})` : 'Created';
-      const table = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], ...rows.map(({ r, s }) => [r.id.slice(0, 12), r.image, JSON.stringify(r.command.join(' ').slice(0, 20)), `${age(r.created)} ago`, status(s), r.ports.map(describeMapping).join(', '), r.name])];
+      const table = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], ...rows.map(({ r, s }) => [r.id.slice(0, 12), r.image, JSON.stringify(r.command.join(' ').slice(0, 20)), `${age(r.created)} ago`, status(s), publishedPorts(files(p, r.id).dir, r.ports).map(describeMapping).join(', '), r.name])];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) await write(io.stdout, `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('')}\n`);
     }
@@ -126,7 +126,7 @@ const inspect: Verb = (argv, io) =>
     forEach(p, names, io, async (r) => {
       const s = await observe(p, r);
       const State = { Status: s.status, Running: s.status === 'running', Restarting: s.status === 'restarting', OOMKilled: s.oomKilled ?? false, Pid: s.status === 'running' ? (s.pid ?? 0) : 0, ExitCode: s.exitCode ?? null, Error: s.error ?? '', StartedAt: s.startedAt ?? '', FinishedAt: s.finishedAt ?? '', ...(s.health ? { Health: { Status: s.health.status, FailingStreak: s.health.failingStreak, LastOutput: s.health.lastOutput ?? '', LastExitCode: s.health.lastExitCode ?? null } } : {}) };
-      return E.right(JSON.stringify({ ...toMessage(r, s), Id: r.id, Name: r.name, Created: r.created, Image: r.imageId, ImageName: r.image, State, RestartCount: s.restartCount ?? 0, Config: r, LogPaths: { stdout: files(p, r.id).stdout, stderr: files(p, r.id).stderr } }));
+      return E.right(JSON.stringify({ ...toMessage(r, s), Id: r.id, Name: r.name, Created: r.created, Image: r.imageId, ImageName: r.image, State, RestartCount: s.restartCount ?? 0, Config: r, NetworkSettings: { Ports: dockerPorts(publishedPorts(files(p, r.id).dir, r.ports)) }, LogPaths: { stdout: files(p, r.id).stdout, stderr: files(p, r.id).stderr } }));
     }),
   );
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { hostBindings, parseBindings } from '../../src/run/ports.js';
 import { REPO, removeDir, tempDir } from '../support/tsd.js';
 import { busyboxImage } from './busybox.js';
-import { detach, p, run, setup, teardown, until } from './detached-support.js';
+import { detach, p, run, setup, supervisors, teardown, until } from './detached-support.js';
 
 const HERE = new URL('.', import.meta.url).pathname;
 let build = '';
@@ -164,6 +164,57 @@ test('a host without IPv6 (a network namespace with IPv6 disabled): -p without a
   assert.match(out, /^body: hello from busybox httpd$/m);
   assert.match(out, new RegExp(`^ports: 0\\.0\\.0\\.0:${port}->80/tcp$`, 'm'));
   assert.is((await run(['ps', '-q'])).stdout, '', 'removed');
+});
+
+type Published = { NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[]> } };
+
+test('-p CONTAINER (no host port): the kernel chooses one, on 0.0.0.0 and [::] alike; inspect, ps and the -d line show it; http over it', async () => {
+  const r = await run(['-d', '-p', '80', 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  assert.is(r.code, 0, r.stderr);
+  const line = JSON.parse(r.stdout) as { id: string; ports: string[] };
+  const ins = JSON.parse((await run(['inspect', line.id])).stdout) as Published;
+  const bound = ins.NetworkSettings.Ports['80/tcp'] ?? [];
+  assert.equal(bound.map((b) => b.HostIp), HAS_V6 ? ['0.0.0.0', '::'] : ['0.0.0.0']);
+  const port = Number(bound[0]?.HostPort);
+  assert.ok(port > 0 && port < 65536, `a real port, not ${bound[0]?.HostPort}`);
+  if (HAS_V6) assert.is(bound[1]?.HostPort, String(port), 'the [::] twin on the same port');
+  assert.is(await until('http over the chosen port', () => http('127.0.0.1', port)), 'hello from busybox httpd\n');
+  if (HAS_V6) assert.is(await http('::1', port), 'hello from busybox httpd\n');
+  const both = HAS_V6 ? `0.0.0.0:${port}->80/tcp, [::]:${port}->80/tcp` : `0.0.0.0:${port}->80/tcp`;
+  assert.ok((await run(['ps'])).stdout.includes(` ${both} `), (await run(['ps'])).stdout);
+  assert.equal(line.ports, both.split(', '));
+  // a second one gets another port
+  const id2 = await detach(['-p', '80', 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  const other = Number((JSON.parse((await run(['inspect', id2])).stdout) as Published).NetworkSettings.Ports['80/tcp']?.[0]?.HostPort);
+  assert.ok(other > 0 && other !== port);
+  // kill -9 of the supervisor's worker: the watchdog binds the same port again, not a new one
+  const [worker] = supervisors(line.id) as [number];
+  process.kill(worker, 'SIGKILL');
+  await until('the watchdog to take over', async () => (supervisors(line.id).length === 1 ? true : undefined));
+  assert.is(await until('http over the same port after the takeover', () => http('127.0.0.1', port)), 'hello from busybox httpd\n');
+  assert.is((JSON.parse((await run(['inspect', line.id])).stdout) as Published).NetworkSettings.Ports['80/tcp']?.[0]?.HostPort, String(port));
+  await run(['rm', '-f', line.id, id2]);
+  assert.is(await http('127.0.0.1', port), undefined, 'closed after rm');
+});
+
+test('-p IP::CONTAINER/udp and -p IP::CONTAINER: the chosen port on that address only; the UDP echo answers over it', async () => {
+  const id = await detach(['-p', '127.0.0.1::9000/udp', 'udp:test']);
+  const ins = JSON.parse((await run(['inspect', id])).stdout) as Published;
+  const bound = ins.NetworkSettings.Ports['9000/udp'] ?? [];
+  assert.is(bound.length, 1);
+  assert.is(bound[0]?.HostIp, '127.0.0.1');
+  const port = Number(bound[0]?.HostPort);
+  assert.ok(port > 0);
+  assert.is(await until('the echo over the chosen port', () => ask(port, 'any')), 'echo:any');
+  assert.match((await run(['ps'])).stdout, new RegExp(`127\\.0\\.0\\.1:${port}->9000/udp`));
+  await run(['rm', '-f', id]);
+  if (HAS_V6) {
+    const id6 = await detach(['-p', '[::1]::80', 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    const b6 = (JSON.parse((await run(['inspect', id6])).stdout) as Published).NetworkSettings.Ports['80/tcp'] ?? [];
+    assert.equal(b6.map((b) => b.HostIp), ['::1']);
+    assert.is(await until('http over ::1', () => http('::1', Number(b6[0]?.HostPort))), 'hello from busybox httpd\n');
+    await run(['rm', '-f', id6]);
+  }
 });
 
 test('more host addresses than the supervisor serves: one line naming -p, 125, before anything is created', async () => {
