@@ -82,7 +82,10 @@ test('-v, --mount, --tmpfs', () => {
 test('-p [IP:]HOST:CONTAINER[/tcp|/udp], IPv6 in brackets', () => {
   assert.equal(right(parsePublish('127.0.0.1:8080:80')), { hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.equal(right(parsePublish('8080:80/tcp')), { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
-  assert.match(left(parsePublish('80')), /host port is required/);
+  // no host port: the kernel picks one (0 here), as Docker
+  assert.equal(right(parsePublish('80')), { hostIp: '0.0.0.0', hostPort: 0, containerPort: 80, protocol: 'tcp' });
+  assert.equal(right(parsePublish('127.0.0.1::80/udp')), { hostIp: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'udp' });
+  assert.match(left(parsePublish('99999:80')), /invalid host port/);
   assert.equal(right(parsePublish('53:53/udp')), { hostIp: '0.0.0.0', hostPort: 53, containerPort: 53, protocol: 'udp' });
   assert.equal(right(parsePublish('[::1]:8080:80')), { hostIp: '::1', hostPort: 8080, containerPort: 80, protocol: 'tcp' });
   assert.equal(right(parsePublish('[::]:5353:53/UDP')), { hostIp: '::', hostPort: 5353, containerPort: 53, protocol: 'udp' });

@@ -101,9 +101,9 @@ test('-p publishes a port without iptables: busybox httpd read on 127.0.0.1', as
   assert.is(again, 'hello from busybox httpd\n');
   const ended = await fg;
   assert.equal([ended.code, ended.stdout, ended.stderr], [4, 'serving\n', 'done\n']);
-  const bad = await run(['-d', '-p', '80', 'bb:test', 'true']);
+  const bad = await run(['-d', '-p', '99999:80', 'bb:test', 'true']);
   assert.is(bad.code, 125);
-  assert.match(bad.stderr, /-p 80: a host port is required/);
+  assert.match(bad.stderr, /-p 99999:80: invalid host port/);
 });
 
 test('exec -e -w -u and its exit codes; restart; top; names and ID prefixes', async () => {
