@@ -1,10 +1,11 @@
 // Digest: a content address "algorithm:hex", decoded once at the boundary and trusted inside.
 import type { Hash } from 'node:crypto';
-// node:crypto is loaded on first use, not when a module that checks a digest's form starts
-const createHash = (algorithm: string): Hash => process.getBuiltinModule('node:crypto').createHash(algorithm);
 import { Transform, type TransformCallback } from 'node:stream';
 import * as E from 'fp-ts/lib/Either.js';
 import { failure, type Failure } from '../failure.js';
+
+// node:crypto is loaded on first use, not when a module that checks a digest's form starts
+const createHash = (algorithm: string): Hash => process.getBuiltinModule('node:crypto').createHash(algorithm);
 
 export type Digest = string & { readonly __brand: 'Digest' };
 

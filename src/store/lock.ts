@@ -3,12 +3,13 @@
 // start time, so a reused pid is not mistaken for the holder). A waiter that finds the holder
 // dead breaks the lock by renaming the file to a unique name first and checking it renamed the
 // very file it judged stale, so two waiters cannot both break it or break a fresh lock.
-// node:crypto is loaded on first use (a lock taken), not at start-up
-const randomBytes = (n: number): Buffer => process.getBuiltinModule('node:crypto').randomBytes(n);
 import { appendFileSync, closeSync, mkdirSync, openSync, promises as fs, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
+
+// node:crypto is loaded on first use (a lock taken), not at start-up
+const randomBytes = (n: number): Buffer => process.getBuiltinModule('node:crypto').randomBytes(n);
 
 export interface LockHolder {
   readonly pid: number;
