@@ -1,6 +1,6 @@
 // tsd-run: `tsd-run [OPTIONS] IMAGE [CMD…]` runs a container; `tsd-run VERB …` manages them
-// (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach). The first word decides:
-// a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
+// (ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach, port). The first
+// word decides: a verb name is a verb, so an image named like one is run with `tsd-run run IMAGE`.
 // Only this shell runs up front; the run path and the verbs are imported on demand, so a
 // container's start runs no code it does not use (bench/run): the run path's module carries
 // runMain and processIo too.
@@ -8,7 +8,7 @@ import type { CommandResult, Io } from '../cli/io.js';
 
 const loadRunCommand = (): Promise<typeof import('./run-command.js')> => import('./run-command.js');
 
-const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach'];
+const VERB_NAMES = ['ps', 'logs', 'stop', 'kill', 'rm', 'wait', 'inspect', 'exec', 'start', 'restart', 'top', 'attach', 'port'];
 
 /** True when argv runs a container (not a verb, not help nor --version; no argument: an image JSON line on stdin). */
 const isRun = (first: string | undefined): boolean => first !== '--help' && first !== 'help' && first !== '--version' && (first === undefined || !VERB_NAMES.includes(first));

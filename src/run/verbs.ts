@@ -17,7 +17,7 @@ import { parseSince, printLogs } from './logs.js';
 import { parseDuration } from './options.js';
 import { lookupCommand, readInRoot } from './in-root.js';
 import { parseGroup, parsePasswd, resolveUser } from './user.js';
-import { describeMapping, dockerPorts, publishedPorts } from './ports.js';
+import { describeMapping, dockerPorts, publishedPorts, type PortMapping } from './ports.js';
 import { DEFAULT_PATH } from './defaults.js';
 import { RunExit } from './runtime.js';
 import type { RuntimeSpec } from './spec.js';
@@ -209,6 +209,26 @@ const top: Verb = (argv, io) =>
     return E.right(0);
   });
 
+/** docker port: a container's published ports ("80/tcp -> 0.0.0.0:32768"), or one private port's host addresses. */
+const port: Verb = (argv, io) =>
+  withContainers(argv, [], 1, async (p, _a, [name, wanted]) => {
+    if (name === undefined) return E.left(failure('Usage', 'port: takes a container', ExitCode.user));
+    const r = await findContainer(p, name)();
+    if (E.isLeft(r)) return r;
+    const published = publishedPorts(files(p, r.right.id).dir, r.right.ports);
+    const key = (m: PortMapping) => `${m.containerPort}/${m.protocol ?? 'tcp'}`;
+    const hostSide = (m: PortMapping) => describeMapping(m).split('->')[0] as string;
+    if (wanted === undefined) {
+      await write(io.stdout, published.map((m) => `${key(m)} -> ${hostSide(m)}\n`).join(''));
+      return E.right(0);
+    }
+    const asked = wanted.includes('/') ? wanted.toLowerCase() : `${wanted}/tcp`;
+    const matching = published.filter((m) => key(m) === asked);
+    if (matching.length === 0) return E.left(failure('NoSuchPort', `port: no public port '${asked}' published for ${r.right.name}`, ExitCode.user));
+    await write(io.stdout, matching.map((m) => `${hostSide(m)}\n`).join(''));
+    return E.right(0);
+  });
+
 const attach: Verb = (argv, io) =>
   withContainers(argv, [{ long: 'no-stdin' }, { long: 'detach-keys', value: true }, { long: 'sig-proxy', value: true }], 1, async (p, a, names) => {
     if (names.length > 1) return E.left(failure('Usage', 'attach: takes one container', ExitCode.user));
@@ -222,7 +242,7 @@ const attach: Verb = (argv, io) =>
     return attachTo(p, r.right, { stdin: !isSet(a, 'no-stdin'), detachKeys: keys.right, sigProxy: proxy === 'true', fromStart: false, closeStdin: false }, io);
   });
 
-export const VERBS: Readonly<Record<string, Verb>> = { ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach };
+export const VERBS: Readonly<Record<string, Verb>> = { ps, logs, stop, kill, rm, wait, inspect, exec, start, restart, top, attach, port };
 
 export const verbHelp = (): string =>
   `Verbs:
@@ -230,12 +250,13 @@ export const verbHelp = (): string =>
   logs [-f] [--tail N] C           print a container's output
   stop [-t SECS] C...              stop signal, then SIGKILL after SECS (default 10)
   kill [-s SIGNAL] C...            send a signal (default SIGKILL)
-  rm [-f] C...                     remove (-f: kill first)
+  rm [-f] [-v] C...                remove (-f: kill first; -v: its anonymous volumes too)
   wait C...                        wait for exit, print the exit code
   inspect C...                     one JSON line per container
   exec [-i] [-t] [-u] [-e] [-w] C CMD...   run a command in a running container
   start C... / restart [-t] C...   start again under a supervisor
   top C                            the container's processes
+  port C [PORT[/PROTO]]            its published ports, or one port's host addresses
   attach [--no-stdin] [--detach-keys K] [--sig-proxy=false] C
                                    its output (and input, with -i/-t) until it exits;
                                    ctrl-p ctrl-q detaches and leaves it running

@@ -183,6 +183,13 @@ test('-p CONTAINER (no host port): the kernel chooses one, on 0.0.0.0 and [::] a
   const both = HAS_V6 ? `0.0.0.0:${port}->80/tcp, [::]:${port}->80/tcp` : `0.0.0.0:${port}->80/tcp`;
   assert.ok((await run(['ps'])).stdout.includes(` ${both} `), (await run(['ps'])).stdout);
   assert.equal(line.ports, both.split(', '));
+  // docker port: every published port, or one private port's host addresses
+  const listed = await run(['port', line.id]);
+  assert.is(listed.stdout, (HAS_V6 ? [`80/tcp -> 0.0.0.0:${port}`, `80/tcp -> [::]:${port}`] : [`80/tcp -> 0.0.0.0:${port}`]).map((l) => `${l}\n`).join(''), listed.stderr);
+  assert.is((await run(['port', line.id, '80'])).stdout, (HAS_V6 ? [`0.0.0.0:${port}`, `[::]:${port}`] : [`0.0.0.0:${port}`]).map((l) => `${l}\n`).join(''));
+  const none = await run(['port', line.id, '81/udp']);
+  assert.is(none.code, 1);
+  assert.match(none.stderr, /^tsd-run: port: no public port '81\/udp' published for \S+\n$/);
   // a second one gets another port
   const id2 = await detach(['-p', '80', 'bb:test', 'httpd', '-f', '-p', '80', '-h', '/www']);
   const other = Number((JSON.parse((await run(['inspect', id2])).stdout) as Published).NetworkSettings.Ports['80/tcp']?.[0]?.HostPort);
