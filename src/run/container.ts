@@ -98,6 +98,8 @@ export const files = (p: StorePaths, id: string) => {
     resolvConf: at('resolv.conf'),
     supervisor: at('supervisor.pid'),
     stopRequested: at('stop-requested'),
+    /** a --rm run detached from: its supervisor removes it when it exits (supervisor.c) */
+    autoRemove: at('autoremove'),
     /** its anonymous volumes (each VOLUME-ID/_data): removed with it, or kept by `rm` without -v */
     volumes: at('volumes'),
   };

@@ -5,6 +5,8 @@ import * as E from 'fp-ts/lib/Either.js';
 import { ExitCode, failure, type Failure } from '../failure.js';
 
 export const DEFAULT_DETACH_KEYS = 'ctrl-p,ctrl-q';
+/** DEFAULT_DETACH_KEYS as the bytes typed */
+export const DEFAULT_DETACH_BYTES: readonly number[] = [0x10, 0x11];
 
 /** Docker's --detach-keys: "ctrl-p,ctrl-q", "ctrl-a,x"; ctrl-@ … ctrl-_ and single characters. */
 export const parseDetachKeys = (s: string): E.Either<Failure, readonly number[]> => {

@@ -10,10 +10,11 @@ import { resolveImage } from '../store/image.js';
 import { holdImage, holdImageSync, releaseLeases } from '../store/lease.js';
 import { resolveImageSync } from '../store/image-sync.js';
 import type { StorePaths } from '../store/layout.js';
-import { openExistingStore, openStore } from '../store/store.js';
+import { openStoreSync } from '../store/store.js';
 import { helpText } from './argv.js';
 import { files, runtimeRoot, toMessage, writeState, type ContainerRecord } from './container.js';
 import { createContainer, memoryEventsDir } from './create.js';
+import { DEFAULT_DETACH_BYTES } from './detach-keys.js';
 import { decodeRunOptions, RUN_FLAGS, type RunOptions } from './options.js';
 import { describeMapping, publishedPorts } from './ports.js';
 import { unmountRootfs } from './rootfs.js';
@@ -39,8 +40,7 @@ export const runCommand = async (argv: readonly string[], io: Io): Promise<Comma
   }
   // the store's layout, the image and its lease in synchronous calls when all is plain (nothing
   // to overlap them with: each async call is a thread-pool round trip), else the async path
-  const ready = openExistingStore(o.root);
-  const store = ready !== undefined ? E.right(ready) : await openStore(o.root)();
+  const store = openStoreSync(o.root);
   if (E.isLeft(store)) return store;
   const p = store.right;
   let imageName = o.image;
@@ -153,22 +153,14 @@ const attach = async (p: StorePaths, record: ContainerRecord, o: RunOptions, io:
   // supervisor records "exited" before it looks for the marker: so if we see it exited, the
   // supervisor may have missed the marker, and we remove the container ourselves (removeContainer
   // waits for the supervisor to finish first)
-  const onDetach = o.rm
-    ? async () => {
-        await fs.writeFile(`${files(p, record.id).dir}/autoremove`, '').catch(() => undefined);
-        if ((await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
-      }
-    : undefined;
   let detachedFrom = false;
-  const code = await attachTo(
-    p,
-    record,
-    { stdin, detachKeys: o.detachKeys ?? [0x10, 0x11], sigProxy: true, fromStart: true, closeStdin: true, ...outputs, onDetach: async () => {
-      detachedFrom = true;
-      await onDetach?.();
-    } },
-    io,
-  );
+  const onDetach = async () => {
+    detachedFrom = true;
+    if (!o.rm) return;
+    await fs.writeFile(files(p, record.id).autoRemove, '').catch(() => undefined);
+    if ((await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
+  };
+  const code = await attachTo(p, record, { stdin, detachKeys: o.detachKeys ?? DEFAULT_DETACH_BYTES, sigProxy: true, fromStart: true, closeStdin: true, ...outputs, onDetach }, io);
   // not detached from: the run is over (its code read); --rm removes it now
   if (o.rm && !detachedFrom && (await observe(p, record)).status === 'exited') await removeContainer(p, record, true);
   return code;
