@@ -14,22 +14,10 @@ export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 
 const emptyIndex = (): Index => ({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
 
-/** Creates oci-layout and index.json where they are missing (idempotent, safe to race). */
-export const initLayout = (p: StorePaths): TE.TaskEither<Failure, void> =>
-  TE.tryCatch(async () => {
-    await fs.mkdir(p.blobs + '/sha256', { recursive: true });
-    await fs.mkdir(p.ingest, { recursive: true });
-    await fs.writeFile(p.ociLayout, OCI_LAYOUT, { flag: 'wx' }).catch((e) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-    await fs.writeFile(p.index, JSON.stringify(emptyIndex()), { flag: 'wx' }).catch((e) => {
-      if (e.code !== 'EEXIST') throw e;
-    });
-  }, fromError(`create store ${p.root}`));
-
 /**
- * initLayout in synchronous calls (a few mkdirs and two small exclusive creates: cheaper than as
- * many thread-pool round trips), for tools whose start-up is budgeted (a pull into a new store).
+ * Creates oci-layout and index.json where they are missing (idempotent, safe to race): a few
+ * mkdirs and two small exclusive creates, synchronous (cheaper than as many thread-pool round
+ * trips; a pull into a new store has its start-up budgeted).
  */
 export const initLayoutSync = (p: StorePaths): E.Either<Failure, void> => {
   try {

@@ -2,11 +2,11 @@
 // answers exactly what resolveImage answers, or nothing (then tsd-run asks resolveImage).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import { resolveImage } from '../../src/store/image.js';
 import { resolveImageSync } from '../../src/store/image-sync.js';
-import { openExistingStore } from '../../src/store/store.js';
+import { openStoreSync } from '../../src/store/store.js';
 import { holdImageSync, releaseLeases } from '../../src/store/lease.js';
 import { hexOf } from '../../src/oci/digest.js';
 import { tempDir, tempStore } from '../support/tsd.js';
@@ -41,9 +41,17 @@ test('what it does not handle plainly is left to resolveImage', async () => {
   assert.is(resolveImageSync(p, REF), undefined);
 });
 
-test('openExistingStore: only a store whose layout exists', () => {
-  assert.ok(openExistingStore(p.root));
-  assert.is(openExistingStore(tempDir('tsd-empty-')), undefined);
+test('openStoreSync: a complete store as it is; an empty dir gets the layout', () => {
+  const index = readFileSync(p.index, 'utf8');
+  const same = openStoreSync(p.root);
+  assert.ok(E.isRight(same) && same.right.root === p.root && same.right.index === p.index);
+  assert.is(readFileSync(p.index, 'utf8'), index);
+  const empty = openStoreSync(tempDir('tsd-empty-'));
+  assert.ok(E.isRight(empty));
+  if (E.isRight(empty)) {
+    assert.ok(existsSync(empty.right.ociLayout));
+    assert.equal(JSON.parse(readFileSync(empty.right.index, 'utf8')).manifests, []);
+  }
 });
 
 test.run();
