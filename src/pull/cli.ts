@@ -3,7 +3,7 @@
 // parser alone costs a good part of it: so a plain command line (REFs with only --root, -q,
 // --quiet, --progress) is answered here without it; any other goes to commands.ts, loaded on
 // demand. Both paths print the same bytes and exit with the same codes.
-import { writeSync } from 'node:fs';
+import { printSync } from '../cli/print-sync.js';
 import { plainPull, type PlainPull } from './plain-args.js';
 
 // process.stderr is made (a stream, for a pipe a socket: ~1 ms of a start) only when something is
@@ -58,19 +58,9 @@ const fastPull = async (args: PlainPull): Promise<void> => {
   exit(0);
 };
 
-/** --version, written without process.stdout's stream machinery (see store/cli.ts's printSync). */
-const printVersion = (version: string): void => {
-  try {
-    writeSync(1, `${version}\n`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EAGAIN') process.stdout.write(`${version}\n`);
-    else if ((e as NodeJS.ErrnoException).code !== 'EPIPE') fail({ message: `write stdout: ${(e as Error).message}`, exitCode: 125 });
-  }
-};
-
 const argv = process.argv.slice(2);
 const plain = plainPull(argv);
 // --version loads its chunk only when asked: a pull does not pay for two more modules to load
-if (argv.length === 1 && argv[0] === '--version') void import('../version.js').then((v) => printVersion(v.VERSION));
+if (argv.length === 1 && argv[0] === '--version') void import('../version.js').then((v) => printSync('tsd-pull', `${v.VERSION}\n`));
 else if (plain !== undefined) void fastPull(plain);
 else void import('./commands.js').then((m) => m.main(argv));

@@ -2,29 +2,8 @@
 // argument parser alone costs a third of that: so `--version` and a plain `ls` (no options but
 // --root, --json, --format) are answered here without it; every other command line goes to
 // commands.ts, loaded on demand. Both paths print the same bytes and exit codes (list-output.ts).
-import { writeSync } from 'node:fs';
+import { printSync } from '../cli/print-sync.js';
 import { VERSION } from '../version.js';
-
-/**
- * Prints a short text with one synchronous write to fd 1, not through process.stdout, whose
- * stream machinery (node:stream) costs a start ~1 ms (bench/store). A pipe another process left
- * non-blocking (EAGAIN) gets the rest through process.stdout; a reader that went away (EPIPE) is
- * no error; any other failure is one line and exit 125.
- */
-const printSync = (text: string): void => {
-  const bytes = Buffer.from(text);
-  let done = 0;
-  try {
-    while (done < bytes.length) done += writeSync(1, bytes, done);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN') process.stdout.write(bytes.subarray(done));
-    else if (code !== 'EPIPE') {
-      process.stderr.write(`tsd-store: write stdout: ${(e as Error).message}\n`);
-      process.exitCode = 125;
-    }
-  }
-};
 
 /** The options of a plain `ls`, or undefined when the command line needs the full parser. */
 export const plainList = (argv: readonly string[]): { root?: string; json: boolean; format?: string } | undefined => {
@@ -61,7 +40,7 @@ const done = () => {
 const argv = process.argv.slice(2);
 const list = plainList(argv);
 if (argv.length === 1 && argv[0] === '--version') {
-  printSync(`${VERSION}\n`);
+  printSync('tsd-store', `${VERSION}\n`);
   done();
 } else if (list !== undefined) void import('./fast-list.js').then((m) => m.fastList(list)).then(done);
 else void import('./commands.js').then((m) => m.main(argv)).then(done);
