@@ -36,6 +36,8 @@ export interface ContainerMessage {
   readonly state: 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'unknown';
   readonly exitCode?: number;
   readonly pid?: number;
+  /** `tsd-run -d -p …`: the published ports as `docker ps` shows them (`0.0.0.0:32768->80/tcp`) */
+  readonly ports?: readonly string[];
 }
 
 /** A progress or log event on stderr with `--progress=json`. */
