@@ -1,6 +1,6 @@
 // IndexFile: the layout's index.json, the store's only table of names. Every change happens
 // under the index lock, is written to a temp file, fsynced, and renamed over the old one.
-import { closeSync, fsync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, promises as fs, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import * as E from 'fp-ts/lib/Either.js';
 import * as TE from 'fp-ts/lib/TaskEither.js';
 import { ExitCode, failure, fromError, type Failure } from '../failure.js';
@@ -15,9 +15,11 @@ export const OCI_LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
 const emptyIndex = (): Index => ({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
 
 /**
- * Creates oci-layout and index.json where they are missing (idempotent, safe to race): a few
- * mkdirs and two small exclusive creates, synchronous (cheaper than as many thread-pool round
- * trips; a pull into a new store has its start-up budgeted).
+ * Creates oci-layout and index.json where they are missing (idempotent, safe to race and to kill):
+ * each is written whole and fsynced under ingest/, then linked to its name (link fails if the
+ * name exists: the first wins, and no reader ever sees it empty or half written). Synchronous: a
+ * few small calls, cheaper than as many thread-pool round trips (a pull into a new store has its
+ * start-up budgeted).
  */
 export const initLayoutSync = (p: StorePaths): E.Either<Failure, void> => {
   try {
@@ -27,10 +29,21 @@ export const initLayoutSync = (p: StorePaths): E.Either<Failure, void> => {
       [p.ociLayout, OCI_LAYOUT],
       [p.index, JSON.stringify(emptyIndex())],
     ] as const) {
+      if (existsSync(file)) continue;
+      const tmp = newTempPath(p, 'layout');
+      const fd = openSync(tmp, 'wx');
       try {
-        writeFileSync(file, text, { flag: 'wx' });
+        writeFileSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      try {
+        linkSync(tmp, file);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        unlinkSync(tmp);
       }
     }
     return E.right(undefined);
@@ -40,8 +53,8 @@ export const initLayoutSync = (p: StorePaths): E.Either<Failure, void> => {
 };
 
 /**
- * Whether the layout initLayout makes is all there already (four stats, synchronously): then a
- * tool that starts often (a warm tsd-pull) skips initLayout's six thread-pool round trips.
+ * Whether the layout initLayoutSync makes is all there already (four stats, synchronously): then a
+ * tool that starts often (a warm tsd-pull) creates nothing.
  */
 export const layoutComplete = (p: StorePaths): boolean => {
   try {
